@@ -1,0 +1,298 @@
+package sd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/sdgate/sdgate/sd/clip"
+	"github.com/sdgate/sdgate/sd/scheduler"
+)
+
+// Model is a loaded Stable Diffusion ONNX folder (the optimum / diffusers
+// layout): tokenizer, scheduler config and one ONNX Runtime session per
+// network, created once and reused until Close.
+type Model struct {
+	Dir  string
+	Spec Spec
+
+	tokenizer   *clip.Tokenizer
+	schedConfig scheduler.Config
+	textEncoder *textEncoder
+	unet        *unet
+	vaeDecoder  *vaeDecoder
+	vaeEncoder  *vaeEncoder // nil when the folder has none
+}
+
+// Spec is what the pipeline and the API need to know about a model.
+type Spec struct {
+	NativeWidth, NativeHeight int
+	DefaultSteps              int
+	DefaultGuidance           float64
+	Scheduler                 string // the config's own class, e.g. PNDMScheduler
+	ScalingFactor             float64
+	Inpainting                bool // UNet with 9 input channels
+	CanEncode                 bool // has a VAE encoder
+	FP16                      bool // UNet takes float16 latents
+	MaxTokens                 int
+}
+
+// NetworkInfo describes one loaded network, for logs and `sdgate generate -v`.
+type NetworkInfo struct {
+	Name    string
+	Device  string
+	Created string // session creation time
+	Inputs  []string
+	Outputs []string
+}
+
+// LoadOptions tune Load; the zero value is fine.
+type LoadOptions struct {
+	// SkipVAEEncoder leaves the encoder unloaded even when present (text to
+	// image only: saves its memory).
+	SkipVAEEncoder bool
+}
+
+// modelIndex is the part of model_index.json we read.
+type modelIndex struct {
+	ClassName string `json:"_class_name"`
+}
+
+// folderConfig is sdgate.json, optional: what the folder cannot say itself.
+type folderConfig struct {
+	NativeWidth     int     `json:"native_width"`
+	NativeHeight    int     `json:"native_height"`
+	DefaultSteps    int     `json:"default_steps"`
+	DefaultGuidance float64 `json:"default_guidance"`
+}
+
+// Load opens a model folder on rt. Every problem is an error wrapping
+// ErrBadModel that names the file and what is wrong.
+func Load(ctx context.Context, rt *Runtime, dir string, opts LoadOptions) (*Model, error) {
+	m, err := inspect(dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.SkipVAEEncoder {
+		m.vaeEncoder = nil
+	}
+	if err := m.open(ctx, rt); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Inspect validates a folder without creating inference sessions (cheap
+// enough for start-up scans of a models directory).
+func Inspect(dir string) (Spec, error) {
+	m, err := inspect(dir)
+	if err != nil {
+		return Spec{}, err
+	}
+	return m.Spec, nil
+}
+
+func inspect(dir string) (*Model, error) {
+	var idx modelIndex
+	if err := readJSONFile(filepath.Join(dir, "model_index.json"), &idx, true); err != nil {
+		return nil, err
+	}
+	if c := idx.ClassName; strings.Contains(c, "XL") || strings.Contains(c, "Flux") || strings.Contains(c, "StableDiffusion3") {
+		return nil, fmt.Errorf("%w: %s: pipeline %q is not supported yet (SD 1.x / 2.x only)", ErrBadModel, filepath.Join(dir, "model_index.json"), c)
+	}
+	tok, err := clip.Load(filepath.Join(dir, "tokenizer"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+	}
+	schedPath := filepath.Join(dir, "scheduler", "scheduler_config.json")
+	sc, err := scheduler.LoadConfig(schedPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadModel, schedPath, err)
+	}
+	m := &Model{Dir: dir, tokenizer: tok, schedConfig: sc}
+
+	unetNet, err := inspectNetwork(dir, "unet")
+	if err != nil {
+		return nil, err
+	}
+	if m.unet, err = newUNet(unetNet); err != nil {
+		return nil, err
+	}
+	teNet, err := inspectNetwork(dir, "text_encoder")
+	if err != nil {
+		return nil, err
+	}
+	if m.textEncoder, err = newTextEncoder(teNet, m.unet.hidden); err != nil {
+		return nil, err
+	}
+	if m.unet.hidden > 0 && m.unet.hidden != m.textEncoder.hidden {
+		return nil, fmt.Errorf("%w: %s: text encoder width %d does not match the UNet's encoder_hidden_states width %d",
+			ErrBadModel, dir, m.textEncoder.hidden, m.unet.hidden)
+	}
+	if int(m.textEncoder.length) != tok.MaxLength() {
+		return nil, fmt.Errorf("%w: %s: tokenizer pads to %d tokens but the text encoder takes %d",
+			ErrBadModel, dir, tok.MaxLength(), m.textEncoder.length)
+	}
+	vdNet, err := inspectNetwork(dir, "vae_decoder")
+	if err != nil {
+		return nil, err
+	}
+	if m.vaeDecoder, err = newVAEDecoder(vdNet); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vae_encoder", "model.onnx")); err == nil {
+		veNet, err := inspectNetwork(dir, "vae_encoder")
+		if err != nil {
+			return nil, err
+		}
+		if m.vaeEncoder, err = newVAEEncoder(veNet); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.readSpec(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// readSpec fills Spec from the configs real exports carry (unet/config.json
+// sample_size, vae_decoder/config.json scaling_factor) and sdgate.json.
+func (m *Model) readSpec() error {
+	s := Spec{
+		NativeWidth: 512, NativeHeight: 512,
+		DefaultSteps: 25, DefaultGuidance: 7.5,
+		Scheduler:     m.schedConfig.ClassName,
+		ScalingFactor: 0.18215,
+		Inpainting:    m.unet.channels == 9,
+		CanEncode:     m.vaeEncoder != nil,
+		FP16:          m.unet.sampleType == ort.TensorElementDataTypeFloat16,
+		MaxTokens:     m.tokenizer.MaxLength(),
+	}
+	var unetCfg struct {
+		SampleSize int `json:"sample_size"`
+	}
+	if err := readJSONFile(filepath.Join(m.Dir, "unet", "config.json"), &unetCfg, false); err != nil {
+		return err
+	}
+	if unetCfg.SampleSize > 0 {
+		s.NativeWidth, s.NativeHeight = 8*unetCfg.SampleSize, 8*unetCfg.SampleSize
+	}
+	var vaeCfg struct {
+		ScalingFactor float64 `json:"scaling_factor"`
+	}
+	if err := readJSONFile(filepath.Join(m.Dir, "vae_decoder", "config.json"), &vaeCfg, false); err != nil {
+		return err
+	}
+	if vaeCfg.ScalingFactor > 0 {
+		s.ScalingFactor = vaeCfg.ScalingFactor
+	}
+	var fc folderConfig
+	if err := readJSONFile(filepath.Join(m.Dir, "sdgate.json"), &fc, false); err != nil {
+		return err
+	}
+	if fc.NativeWidth > 0 && fc.NativeHeight > 0 {
+		s.NativeWidth, s.NativeHeight = fc.NativeWidth, fc.NativeHeight
+	}
+	if fc.DefaultSteps > 0 {
+		s.DefaultSteps = fc.DefaultSteps
+	}
+	if fc.DefaultGuidance > 0 {
+		s.DefaultGuidance = fc.DefaultGuidance
+	}
+	if s.NativeWidth%8 != 0 || s.NativeHeight%8 != 0 {
+		return fmt.Errorf("%w: %s: native size %dx%d is not a multiple of 8", ErrBadModel, m.Dir, s.NativeWidth, s.NativeHeight)
+	}
+	m.Spec = s
+	return nil
+}
+
+func readJSONFile(path string, v any, required bool) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadModel, path, errors.Unwrap(err))
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %s: invalid JSON: %v", ErrBadModel, path, err)
+	}
+	return nil
+}
+
+// open creates the sessions: the text encoder asks only for
+// last_hidden_state, the UNet may need its timestep input rewritten.
+func (m *Model) open(ctx context.Context, rt *Runtime) error {
+	if err := m.textEncoder.open(ctx, rt, nil, "last_hidden_state"); err != nil {
+		return err
+	}
+	var unetBytes []byte
+	if m.unet.castScalar {
+		data, err := os.ReadFile(m.unet.path)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", m.unet.path, err)
+		}
+		if unetBytes, err = castScalarInputToFloat(data, "timestep"); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadModel, m.unet.path, err)
+		}
+		for i := range m.unet.inputs {
+			if m.unet.inputs[i].Name == "timestep" {
+				m.unet.inputs[i].Name = scalarInputName
+			}
+		}
+	}
+	if err := m.unet.open(ctx, rt, unetBytes); err != nil {
+		return err
+	}
+	if err := m.vaeDecoder.open(ctx, rt, nil); err != nil {
+		return err
+	}
+	if m.vaeEncoder != nil {
+		if err := m.vaeEncoder.open(ctx, rt, nil, m.vaeEncoder.outName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Networks describes the loaded networks.
+func (m *Model) Networks() []NetworkInfo {
+	var out []NetworkInfo
+	for _, n := range m.networks() {
+		info := NetworkInfo{Name: n.name, Device: n.device.String(), Created: n.created.Round(1e5).String()}
+		for _, s := range n.inputs {
+			info.Inputs = append(info.Inputs, s.String())
+		}
+		for _, s := range n.outputs {
+			info.Outputs = append(info.Outputs, s.String())
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func (m *Model) networks() []*network {
+	list := []*network{m.textEncoder.network, m.unet.network, m.vaeDecoder.network}
+	if m.vaeEncoder != nil {
+		list = append(list, m.vaeEncoder.network)
+	}
+	return list
+}
+
+// Close releases every session. Safe to call twice.
+func (m *Model) Close() error {
+	var errs []error
+	for _, n := range m.networks() {
+		if err := n.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

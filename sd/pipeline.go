@@ -1,0 +1,303 @@
+package sd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/sdgate/sdgate/sd/rng"
+	"github.com/sdgate/sdgate/sd/scheduler"
+)
+
+// Limits on a Request, beyond the per-model defaults.
+const (
+	MaxSteps    = 150
+	MaxImages   = 16
+	MinSide     = 64
+	MaxSide     = 2048
+	MaxGuidance = 30
+)
+
+// job is a Request with every default filled in and validated.
+type job struct {
+	Request
+	latentH, latentW int64
+	cfg              bool // classifier-free guidance on (guidance > 1)
+}
+
+// resolve fills defaults from the model and rejects what is out of range.
+func (m *Model) resolve(req Request) (job, error) {
+	j := job{Request: req}
+	if j.N == 0 {
+		j.N = 1
+	}
+	if j.N < 1 || j.N > MaxImages {
+		return j, paramErr("n", "must be between 1 and %d, got %d", MaxImages, req.N)
+	}
+	if j.Width == 0 && j.Height == 0 {
+		j.Width, j.Height = m.Spec.NativeWidth, m.Spec.NativeHeight
+	}
+	for _, side := range []int{j.Width, j.Height} {
+		if side%8 != 0 || side < MinSide || side > MaxSide {
+			return j, paramErr("size", "%dx%d: each side must be a multiple of 8 between %d and %d", j.Width, j.Height, MinSide, MaxSide)
+		}
+	}
+	if j.Steps == 0 {
+		j.Steps = m.Spec.DefaultSteps
+	}
+	if j.Steps < 1 || j.Steps > MaxSteps {
+		return j, paramErr("steps", "must be between 1 and %d, got %d", MaxSteps, j.Steps)
+	}
+	if !j.HasGuidance {
+		j.Guidance, j.HasGuidance = m.Spec.DefaultGuidance, true
+	}
+	if j.Guidance < 0 || j.Guidance > MaxGuidance || j.Guidance != j.Guidance {
+		return j, paramErr("guidance_scale", "must be between 0 and %d, got %g", MaxGuidance, req.Guidance)
+	}
+	if _, err := scheduler.New(j.Scheduler, m.schedConfig, j.Steps); err != nil {
+		return j, paramErr("scheduler", "%v", err)
+	}
+	if !j.HasSeed {
+		j.Seed, j.HasSeed = randomSeed(), true
+	}
+	j.latentH, j.latentW = int64(j.Height/8), int64(j.Width/8)
+	j.cfg = j.Guidance > 1 // diffusers: guidance <= 1 means no unconditional pass
+	return j, nil
+}
+
+// randomSeed draws a seed below 2^32: it survives every JSON client
+// (JavaScript numbers lose integers above 2^53) and every SD tool's UI.
+func randomSeed() uint64 {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return uint64(binary.LittleEndian.Uint32(b[:]))
+}
+
+// Validate reports whether req is acceptable for this model without running it.
+func (m *Model) Validate(req Request) error {
+	_, err := m.resolve(req)
+	return err
+}
+
+// Generate runs text-to-image like diffusers' StableDiffusionPipeline: N
+// images in one UNet batch (2N with guidance), image i seeded with Seed+i.
+// ctx is checked every step: a cancelled request stops within one step.
+func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
+	start := time.Now()
+	j, err := m.resolve(req)
+	if err != nil {
+		return Result{}, err
+	}
+	var clock ortClock
+	cond, err := m.conditioning(j, &clock)
+	if err != nil {
+		return Result{}, err
+	}
+	latents, err := m.denoise(ctx, j, cond, &clock)
+	if err != nil {
+		return Result{}, err
+	}
+	images, err := m.decode(j, latents, &clock)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{
+		Images: images, Prompt: cond.kept, Truncated: cond.truncated,
+		Width: j.Width, Height: j.Height, Steps: j.Steps, Guidance: j.Guidance,
+		Scheduler: cond.scheduler, ORT: clock.total, Total: time.Since(start),
+	}
+	return res, nil
+}
+
+// ortClock sums the time spent inside ONNX Runtime calls.
+type ortClock struct{ total time.Duration }
+
+func (c *ortClock) time(f func() error) error {
+	t := time.Now()
+	err := f()
+	c.total += time.Since(t)
+	return err
+}
+
+// conditioning is the text side of a job: the UNet's encoder_hidden_states
+// for the whole batch, [uncond x N, cond x N] with guidance, else [cond x N].
+type conditioning struct {
+	hidden    []float32
+	tokens    int64
+	kept      string
+	truncated bool
+	scheduler string
+}
+
+func (m *Model) conditioning(j job, clock *ortClock) (conditioning, error) {
+	pos, err := m.tokenizer.EncodePadded(j.Prompt)
+	if err != nil {
+		return conditioning{}, paramErr("prompt", "%v", err)
+	}
+	rows := [][]int{pos.IDs}
+	if j.cfg {
+		neg, err := m.tokenizer.EncodePadded(j.NegativePrompt)
+		if err != nil {
+			return conditioning{}, paramErr("negative_prompt", "%v", err)
+		}
+		rows = [][]int{neg.IDs, pos.IDs}
+	}
+	te := m.textEncoder
+	ids := make([]int32, 0, len(rows)*int(te.length))
+	for _, r := range rows {
+		for _, id := range r {
+			ids = append(ids, int32(id))
+		}
+	}
+	per := int(te.length * te.hidden)
+	encoded := make([]float32, len(rows)*per)
+	if err := clock.time(func() error { return te.encode(ids, len(rows), encoded) }); err != nil {
+		return conditioning{}, err
+	}
+	// Repeat each row N times: the batch is [row0 x N, row1 x N].
+	hidden := make([]float32, 0, len(rows)*j.N*per)
+	for r := range rows {
+		for range j.N {
+			hidden = append(hidden, encoded[r*per:(r+1)*per]...)
+		}
+	}
+	sched, _ := scheduler.New(j.Scheduler, m.schedConfig, j.Steps)
+	return conditioning{hidden: hidden, tokens: te.length, kept: pos.Kept, truncated: pos.Truncated, scheduler: sched.Name()}, nil
+}
+
+// batchNoise draws noise for a batch the way diffusers does with a list of
+// generators: image i's slice comes from image i's generator.
+type batchNoise []*rng.Generator
+
+func (b batchNoise) Randn(dst []float32) {
+	per := len(dst) / len(b)
+	for i, g := range b {
+		g.Randn(dst[i*per : (i+1)*per])
+	}
+}
+
+// denoise runs the scheduler loop and returns the final latents [N,4,h,w].
+func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *ortClock) ([]float32, error) {
+	sched, err := scheduler.New(j.Scheduler, m.schedConfig, j.Steps)
+	if err != nil {
+		return nil, paramErr("scheduler", "%v", err)
+	}
+	per := int(4 * j.latentH * j.latentW) // one image's latents
+	latents := make([]float32, j.N*per)
+	gens := make(batchNoise, j.N)
+	for i := range gens {
+		gens[i] = rng.New(j.Seed + uint64(i))
+		gens[i].Randn(latents[i*per : (i+1)*per])
+	}
+	sigma := float32(sched.InitNoiseSigma())
+	for i := range latents {
+		latents[i] *= sigma
+	}
+
+	batch := j.N
+	if j.cfg {
+		batch = 2 * j.N
+	}
+	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer run.close()
+	in := newUNetInput(run.sampleBuffer(), batch, int(m.unet.channels), per)
+	scaled := make([]float32, len(latents))
+	guided := make([]float32, len(latents))
+	timesteps := sched.Timesteps()
+	for i, t := range timesteps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sched.ScaleModelInput(scaled, latents, i)
+		in.fill(scaled)
+		var out []float32
+		if err := clock.time(func() (err error) { out, err = run.predict(t); return err }); err != nil {
+			return nil, err
+		}
+		guide(guided, out, j.cfg, float32(j.Guidance))
+		if err := sched.Step(i, guided, latents, gens); err != nil {
+			return nil, fmt.Errorf("scheduler step %d: %w", i, err)
+		}
+		if j.Progress != nil {
+			j.Progress(i+1, len(timesteps))
+		}
+	}
+	return latents, nil
+}
+
+// unetInput lays the scaled latents out as the UNet's sample input: the
+// batch twice with guidance, and for inpainting UNets 5 extra channels per
+// image (mask, masked-image latents) after the 4 latent channels.
+type unetInput struct {
+	buf      []float32
+	batch    int
+	channels int
+	per      int // 4 * h * w
+}
+
+func newUNetInput(buf []float32, batch, channels, per int) *unetInput {
+	u := &unetInput{buf: buf, batch: batch, channels: channels, per: per}
+	if channels == 9 {
+		// Text-to-image on an inpainting UNet: the whole image is "to be
+		// painted" (mask 1) and nothing is known (masked latents 0).
+		plane := per / 4
+		for b := 0; b < batch; b++ {
+			base := b * 9 * plane
+			for k := 0; k < plane; k++ {
+				buf[base+4*plane+k] = 1
+			}
+			clear(buf[base+5*plane : base+9*plane])
+		}
+	}
+	return u
+}
+
+// fill copies the scaled latents [N,4,h,w] into every batch slot (twice
+// over with guidance: slot b takes image b mod N).
+func (u *unetInput) fill(scaled []float32) {
+	stride := u.channels * u.per / 4
+	n := len(scaled) / u.per
+	for b := 0; b < u.batch; b++ {
+		src := scaled[(b%n)*u.per : (b%n+1)*u.per]
+		copy(u.buf[b*stride:b*stride+u.per], src)
+	}
+}
+
+// guide applies classifier-free guidance: uncond + g*(cond-uncond), with the
+// UNet output laid out [uncond x N, cond x N]. Without guidance it copies.
+func guide(dst, out []float32, cfg bool, g float32) {
+	if !cfg {
+		copy(dst, out[:len(dst)])
+		return
+	}
+	n := len(dst)
+	uncond, cond := out[:n], out[n:2*n]
+	for i := range dst {
+		dst[i] = uncond[i] + g*(cond[i]-uncond[i])
+	}
+}
+
+// decode turns latents into RGBA images, one VAE call per image to bound
+// memory at large sizes.
+func (m *Model) decode(j job, latents []float32, clock *ortClock) ([]Image, error) {
+	per := int(4 * j.latentH * j.latentW)
+	scaled := make([]float32, per)
+	pixels := make([]float32, 3*j.Width*j.Height)
+	inv := float32(1 / m.Spec.ScalingFactor)
+	images := make([]Image, j.N)
+	for i := range images {
+		for k, v := range latents[i*per : (i+1)*per] {
+			scaled[k] = v * inv
+		}
+		if err := clock.time(func() error { return m.vaeDecoder.decode(scaled, j.latentH, j.latentW, pixels) }); err != nil {
+			return nil, err
+		}
+		images[i] = Image{Image: toRGBA(pixels, j.Width, j.Height), Seed: j.Seed + uint64(i)}
+	}
+	return images, nil
+}

@@ -1,0 +1,49 @@
+package sd
+
+import (
+	"image"
+	"time"
+)
+
+// Request is one text-to-image job for a loaded model. Zero values mean "the
+// model's default" where a field says so; Validate rejects everything else
+// that is out of range instead of repairing it.
+type Request struct {
+	Prompt         string
+	NegativePrompt string
+	Width, Height  int     // multiples of 8; 0 = the model's native size
+	Steps          int     // 1..150; 0 = the model's default
+	Guidance       float64 // classifier-free guidance scale; <= 1 disables it. Use HasGuidance to tell 0 from unset.
+	HasGuidance    bool
+	Scheduler      string // "" = the model's own scheduler
+	Seed           uint64 // image i uses Seed+i
+	HasSeed        bool   // false: a random seed is drawn and reported
+	N              int    // images in one batch; 0 = 1
+
+	// Progress, when set, is called after every denoising step.
+	Progress func(step, total int)
+}
+
+// Image is one generated picture and the seed that reproduces it alone.
+type Image struct {
+	Image *image.RGBA
+	Seed  uint64
+}
+
+// Result is what a Request produced.
+type Result struct {
+	Images []Image
+	// Prompt is the text that actually conditioned the images: the prompt
+	// after CLIP's cleanup and truncation to the model's token limit.
+	Prompt    string
+	Truncated bool
+	Width     int
+	Height    int
+	Steps     int
+	Guidance  float64
+	Scheduler string
+	// Timings: ORT is the time spent inside ONNX Runtime calls, Total the
+	// whole pipeline (tokenize, encode, denoise, decode, convert).
+	ORT   time.Duration
+	Total time.Duration
+}
