@@ -51,7 +51,7 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 		t.Fatalf("vae decoder: %v", err)
 	}
 	out = append(out, NetworkOutput{Name: "vae_decoder", Values: pixels, Want: 3 * 64 * h * w})
-	if m.vaeEncoder != nil {
+	if m.useEncoder {
 		lat, err := m.vaeEncoder.encode(pixels, 8*h, 8*w)
 		if err != nil {
 			t.Fatalf("vae encoder: %v", err)
@@ -63,4 +63,16 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 		out = append(out, NetworkOutput{Name: "vae_encoder", Values: lat, Want: want})
 	}
 	return out
+}
+
+// UNetBench prepares one UNet run of batch latents h x w (latent pixels) and
+// returns a function that runs one step, for benchmarks.
+func UNetBench(tb testing.TB, m *Model, batch int, h, w int64) (step func() error, done func()) {
+	te := m.textEncoder
+	hidden := make([]float32, int64(batch)*te.length*te.hidden)
+	run, err := m.unet.prepare(batch, h, w, hidden, te.length)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func() error { _, err := run.predict(500); return err }, run.close
 }

@@ -168,8 +168,8 @@ func TestBrokenFolders(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if _, err := sd.Inspect(dir); err == nil {
-				t.Error("Inspect accepted the broken folder")
+			if _, err := sd.Open(dir); err == nil {
+				t.Error("Open accepted the broken folder")
 			}
 		})
 	}
@@ -194,5 +194,35 @@ func copyDir(t testing.TB, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenThenLoadAndUnload(t *testing.T) {
+	dir := writeModel(t, synth.Options{})
+	m, err := sd.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Loaded() || m.Spec.NativeWidth != 64 || m.Spec.DefaultSteps != 4 {
+		t.Fatalf("opened model: loaded=%v spec=%+v", m.Loaded(), m.Spec)
+	}
+	req := sd.Request{Prompt: "x", Steps: 1, Seed: 1, HasSeed: true}
+	if err := m.Validate(req); err != nil {
+		t.Errorf("Validate before Load: %v", err)
+	}
+	if _, err := m.Generate(context.Background(), req); !errors.Is(err, sd.ErrNotLoaded) {
+		t.Fatalf("Generate before Load: %v, want ErrNotLoaded", err)
+	}
+	rt := runtimeForTest(t)
+	for round := range 2 { // unload and load again
+		if err := m.Load(context.Background(), rt, sd.LoadOptions{}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if _, err := m.Generate(context.Background(), req); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := m.Close(); err != nil || m.Loaded() {
+			t.Fatalf("round %d: Close: %v, loaded=%v", round, err, m.Loaded())
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -28,6 +29,12 @@ type Model struct {
 	unet        *unet
 	vaeDecoder  *vaeDecoder
 	vaeEncoder  *vaeEncoder // nil when the folder has none
+
+	// mu guards the session state; Generate holds it for reading, so a
+	// model cannot be unloaded under a running generation.
+	mu         sync.RWMutex
+	loaded     bool
+	useEncoder bool
 }
 
 // Spec is what the pipeline and the API need to know about a model.
@@ -59,6 +66,9 @@ type LoadOptions struct {
 	SkipVAEEncoder bool
 }
 
+// ErrNotLoaded: the model's sessions are not (or no longer) loaded.
+var ErrNotLoaded = errors.New("model not loaded")
+
 // modelIndex is the part of model_index.json we read.
 type modelIndex struct {
 	ClassName string `json:"_class_name"`
@@ -72,31 +82,47 @@ type folderConfig struct {
 	DefaultGuidance float64 `json:"default_guidance"`
 }
 
-// Load opens a model folder on rt. Every problem is an error wrapping
-// ErrBadModel that names the file and what is wrong.
+// Open reads and validates a model folder without creating inference
+// sessions: Spec and Validate work at once, Generate after Load. Every
+// problem is an error wrapping ErrBadModel that names the file.
+func Open(dir string) (*Model, error) {
+	return inspect(dir)
+}
+
+// Load opens a model folder and creates its sessions on rt.
 func Load(ctx context.Context, rt *Runtime, dir string, opts LoadOptions) (*Model, error) {
-	m, err := inspect(dir)
+	m, err := Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	if opts.SkipVAEEncoder {
-		m.vaeEncoder = nil
-	}
-	if err := m.open(ctx, rt); err != nil {
-		m.Close()
+	if err := m.Load(ctx, rt, opts); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// Inspect validates a folder without creating inference sessions (cheap
-// enough for start-up scans of a models directory).
-func Inspect(dir string) (Spec, error) {
-	m, err := inspect(dir)
-	if err != nil {
-		return Spec{}, err
+// Load creates the model's sessions on rt (a no-op when loaded). On error
+// nothing stays loaded.
+func (m *Model) Load(ctx context.Context, rt *Runtime, opts LoadOptions) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded {
+		return nil
 	}
-	return m.Spec, nil
+	m.useEncoder = m.vaeEncoder != nil && !opts.SkipVAEEncoder
+	if err := m.open(ctx, rt); err != nil {
+		m.closeSessions()
+		return err
+	}
+	m.loaded = true
+	return nil
+}
+
+// Loaded reports whether the sessions exist.
+func (m *Model) Loaded() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.loaded
 }
 
 func inspect(dir string) (*Model, error) {
@@ -254,7 +280,7 @@ func (m *Model) open(ctx context.Context, rt *Runtime) error {
 	if err := m.vaeDecoder.open(ctx, rt, nil); err != nil {
 		return err
 	}
-	if m.vaeEncoder != nil {
+	if m.useEncoder {
 		if err := m.vaeEncoder.open(ctx, rt, nil, m.vaeEncoder.outName); err != nil {
 			return err
 		}
@@ -286,8 +312,16 @@ func (m *Model) networks() []*network {
 	return list
 }
 
-// Close releases every session. Safe to call twice.
+// Close releases every session; Load can create them again. It waits for
+// running generations to finish.
 func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.loaded = false
+	return m.closeSessions()
+}
+
+func (m *Model) closeSessions() error {
 	var errs []error
 	for _, n := range m.networks() {
 		if err := n.close(); err != nil {

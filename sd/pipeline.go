@@ -90,6 +90,11 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.loaded {
+		return Result{}, ErrNotLoaded
+	}
 	var clock ortClock
 	cond, err := m.conditioning(j, &clock)
 	if err != nil {
@@ -191,6 +196,7 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		gens[i] = rng.New(j.Seed + uint64(i))
 		gens[i].Randn(latents[i*per : (i+1)*per])
 	}
+	var noise scheduler.Noise = gens // boxed once, not once per step
 	sigma := float32(sched.InitNoiseSigma())
 	for i := range latents {
 		latents[i] *= sigma
@@ -215,12 +221,14 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		}
 		sched.ScaleModelInput(scaled, latents, i)
 		in.fill(scaled)
-		var out []float32
-		if err := clock.time(func() (err error) { out, err = run.predict(t); return err }); err != nil {
+		began := time.Now()
+		out, err := run.predict(t)
+		clock.total += time.Since(began)
+		if err != nil {
 			return nil, err
 		}
 		guide(guided, out, j.cfg, float32(j.Guidance))
-		if err := sched.Step(i, guided, latents, gens); err != nil {
+		if err := sched.Step(i, guided, latents, noise); err != nil {
 			return nil, fmt.Errorf("scheduler step %d: %w", i, err)
 		}
 		if j.Progress != nil {
