@@ -129,9 +129,9 @@ func TestEveryVariantLoadsAndRuns(t *testing.T) {
 func TestBrokenFolders(t *testing.T) {
 	good := writeModel(t, synth.Options{})
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(dir string)
-		want  []string // all must appear in the error
+		want   []string // all must appear in the error
 	}{
 		{"missing unet", func(d string) { os.RemoveAll(filepath.Join(d, "unet")) }, []string{"unet/model.onnx", "missing"}},
 		{"missing model_index", func(d string) { os.Remove(filepath.Join(d, "model_index.json")) }, []string{"model_index.json"}},
