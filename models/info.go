@@ -1,0 +1,32 @@
+// Package models knows which models exist and where they live, loads them on
+// first use, and owns the GPU: one worker behind a bounded queue.
+package models
+
+import (
+	"errors"
+	"time"
+)
+
+var (
+	// ErrModelNotFound: no servable model or alias has that name.
+	ErrModelNotFound = errors.New("model not found")
+	// ErrQueueFull: the bounded queue is full; answer 429 at once.
+	ErrQueueFull = errors.New("queue full")
+	// ErrQueueTimeout: the job waited past its deadline and never ran.
+	ErrQueueTimeout = errors.New("timed out waiting in the queue")
+	// ErrClosed: the worker is shutting down and takes no more jobs.
+	ErrClosed = errors.New("worker closed")
+)
+
+// Info describes one servable model to the API layer.
+type Info struct {
+	ID              string
+	Created         time.Time
+	NativeWidth     int
+	NativeHeight    int
+	DefaultSteps    int
+	DefaultGuidance float64
+	Scheduler       string // the model's own scheduler name
+	Inpainting      bool   // the UNet takes a mask (9 input channels)
+	CanEncode       bool   // a VAE encoder is present (img2img, edits, variations)
+}
