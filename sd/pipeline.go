@@ -38,6 +38,9 @@ func (m *Model) resolve(req Request) (job, error) {
 	}
 	if j.Width == 0 && j.Height == 0 {
 		j.Width, j.Height = m.Spec.NativeWidth, m.Spec.NativeHeight
+		if j.InitImage != nil {
+			j.Width, j.Height = j.InitImage.Bounds().Dx(), j.InitImage.Bounds().Dy()
+		}
 	}
 	for _, side := range []int{j.Width, j.Height} {
 		if side%8 != 0 || side < MinSide || side > MaxSide {
@@ -59,12 +62,49 @@ func (m *Model) resolve(req Request) (job, error) {
 	if _, err := scheduler.New(j.Scheduler, m.schedConfig, j.Steps); err != nil {
 		return j, paramErr("scheduler", "%v", err)
 	}
+	if err := m.resolveImage(&j); err != nil {
+		return j, err
+	}
 	if !j.HasSeed {
 		j.Seed, j.HasSeed = randomSeed(), true
 	}
 	j.latentH, j.latentW = int64(j.Height/8), int64(j.Width/8)
 	j.cfg = j.Guidance > 1 // diffusers: guidance <= 1 means no unconditional pass
 	return j, nil
+}
+
+// resolveImage checks the image-to-image fields and fills the strength.
+func (m *Model) resolveImage(j *job) error {
+	if j.InitImage == nil {
+		if j.Mask != nil {
+			return paramErr("mask", "a mask needs an image")
+		}
+		return nil
+	}
+	if !m.Spec.CanEncode {
+		return paramErr("image", "this model has no VAE encoder, so it cannot start from an image")
+	}
+	if b := j.InitImage.Bounds(); b.Dx() != j.Width || b.Dy() != j.Height {
+		return paramErr("image", "image is %dx%d but the request generates %dx%d", b.Dx(), b.Dy(), j.Width, j.Height)
+	}
+	if j.Mask != nil {
+		if b := j.Mask.Bounds(); b.Dx() != j.Width || b.Dy() != j.Height {
+			return paramErr("mask", "mask is %dx%d but the image is %dx%d", b.Dx(), b.Dy(), j.Width, j.Height)
+		}
+	}
+	if !j.HasStrength {
+		j.Strength, j.HasStrength = DefaultStrength, true
+		if j.Mask != nil || m.Spec.Inpainting {
+			j.Strength = 1
+		}
+	}
+	if !(j.Strength > 0 && j.Strength <= 1) {
+		return paramErr("strength", "must be greater than 0 and at most 1, got %g", j.Strength)
+	}
+	if int(float64(j.Steps)*j.Strength) < 1 {
+		return paramErr("strength", "%g of %d steps leaves no step to run", j.Strength, j.Steps)
+	}
+	return nil
 }
 
 // randomSeed draws a seed below 2^32: it survives every JSON client
@@ -189,18 +229,16 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	if err != nil {
 		return nil, paramErr("scheduler", "%v", err)
 	}
-	per := int(4 * j.latentH * j.latentW) // one image's latents
-	latents := make([]float32, j.N*per)
 	gens := make(batchNoise, j.N)
 	for i := range gens {
 		gens[i] = rng.New(j.Seed + uint64(i))
-		gens[i].Randn(latents[i*per : (i+1)*per])
 	}
 	var noise scheduler.Noise = gens // boxed once, not once per step
-	sigma := float32(sched.InitNoiseSigma())
-	for i := range latents {
-		latents[i] *= sigma
+	st, err := m.start(j, sched, gens, clock)
+	if err != nil {
+		return nil, err
 	}
+	latents := st.latents
 
 	batch := j.N
 	if j.cfg {
@@ -211,18 +249,18 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		return nil, err
 	}
 	defer run.close()
-	in := newUNetInput(run.sampleBuffer(), batch, int(m.unet.channels), per)
+	in := newUNetInput(run.sampleBuffer(), batch, int(m.unet.channels), st.per, st.extra)
 	scaled := make([]float32, len(latents))
 	guided := make([]float32, len(latents))
 	timesteps := sched.Timesteps()
-	for i, t := range timesteps {
+	for i := st.step; i < len(timesteps); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		sched.ScaleModelInput(scaled, latents, i)
 		in.fill(scaled)
 		began := time.Now()
-		out, err := run.predict(t)
+		out, err := run.predict(timesteps[i])
 		clock.total += time.Since(began)
 		if err != nil {
 			return nil, err
@@ -231,8 +269,9 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		if err := sched.Step(i, guided, latents, noise); err != nil {
 			return nil, fmt.Errorf("scheduler step %d: %w", i, err)
 		}
+		st.blendKnown(sched, i+1, len(timesteps))
 		if j.Progress != nil {
-			j.Progress(i+1, len(timesteps))
+			j.Progress(i+1-st.step, len(timesteps)-st.step)
 		}
 	}
 	return latents, nil
@@ -248,18 +287,29 @@ type unetInput struct {
 	per      int // 4 * h * w
 }
 
-func newUNetInput(buf []float32, batch, channels, per int) *unetInput {
+// newUNetInput writes the constant extra channels once. extra holds, per
+// image, the mask plane then 4 masked-image latent planes (5*h*w values); nil
+// means text-to-image on an inpainting UNet: everything is to be painted
+// (mask 1) and nothing is known (latents 0).
+func newUNetInput(buf []float32, batch, channels, per int, extra []float32) *unetInput {
 	u := &unetInput{buf: buf, batch: batch, channels: channels, per: per}
 	if channels == 9 {
-		// Text-to-image on an inpainting UNet: the whole image is "to be
-		// painted" (mask 1) and nothing is known (masked latents 0).
 		plane := per / 4
+		n := batch
+		if extra != nil {
+			n = len(extra) / (5 * plane)
+		}
 		for b := 0; b < batch; b++ {
-			base := b * 9 * plane
-			for k := 0; k < plane; k++ {
-				buf[base+4*plane+k] = 1
+			dst := buf[b*9*plane+4*plane : (b+1)*9*plane]
+			if extra != nil {
+				i := b % n
+				copy(dst, extra[i*5*plane:(i+1)*5*plane])
+				continue
 			}
-			clear(buf[base+5*plane : base+9*plane])
+			for k := range plane {
+				dst[k] = 1
+			}
+			clear(dst[plane:])
 		}
 	}
 	return u
@@ -305,7 +355,11 @@ func (m *Model) decode(j job, latents []float32, clock *ortClock) ([]Image, erro
 		if err := clock.time(func() error { return m.vaeDecoder.decode(scaled, j.latentH, j.latentW, pixels) }); err != nil {
 			return nil, err
 		}
-		images[i] = Image{Image: toRGBA(pixels, j.Width, j.Height), Seed: j.Seed + uint64(i)}
+		img := toRGBA(pixels, j.Width, j.Height)
+		if j.Mask != nil {
+			composite(img, j.InitImage, j.Mask)
+		}
+		images[i] = Image{Image: img, Seed: j.Seed + uint64(i)}
 	}
 	return images, nil
 }

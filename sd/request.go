@@ -20,9 +20,24 @@ type Request struct {
 	HasSeed        bool   // false: a random seed is drawn and reported
 	N              int    // images in one batch; 0 = 1
 
+	// Image-to-image and inpainting. InitImage, when set, is the picture to
+	// start from; it must already have the request's Width x Height. Denoising
+	// starts at Strength (0..1; HasStrength false = 1 with a Mask, else
+	// DefaultStrength) of the schedule.
+	InitImage   image.Image
+	Strength    float64
+	HasStrength bool
+	// Mask marks the pixels to repaint (value >= 128); the others come back
+	// exactly as in InitImage. Same size as InitImage; nil repaints all.
+	Mask *image.Gray
+
 	// Progress, when set, is called after every denoising step.
 	Progress func(step, total int)
 }
+
+// DefaultStrength is how far image-to-image re-imagines an image without a
+// mask (diffusers' img2img default).
+const DefaultStrength = 0.8
 
 // Image is one generated picture and the seed that reproduces it alone.
 type Image struct {
