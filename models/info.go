@@ -21,6 +21,7 @@ var (
 // Info describes one servable model to the API layer.
 type Info struct {
 	ID              string
+	DisplayName     string // from sdgate.json; "" = the id
 	Created         time.Time
 	NativeWidth     int
 	NativeHeight    int
@@ -29,4 +30,9 @@ type Info struct {
 	Scheduler       string // the model's own scheduler name
 	Inpainting      bool   // the UNet takes a mask (9 input channels)
 	CanEncode       bool   // a VAE encoder is present (img2img, edits, variations)
+	// From the folder's sdgate.json: OpenAI (or any) names that point here,
+	// and per-model quality -> steps and style -> guidance mappings.
+	Aliases       []string
+	QualitySteps  map[string]int
+	StyleGuidance map[string]float64
 }

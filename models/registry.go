@@ -2,12 +2,15 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sdgate/sdgate/sd"
@@ -17,11 +20,20 @@ import (
 type RegistryOptions struct {
 	Runtime      *sd.Runtime
 	Dir          string // one sub-folder per model; its name is the model id
-	DefaultModel string // "" = the only model, or the first by name
+	DefaultModel string // "" = the first model by id
 	QueueSize    int    // jobs that may wait behind the running one
 	QueueMaxWait time.Duration
-	Logger       *slog.Logger
+	// KeepAlive unloads a model idle this long (default 5m); negative keeps
+	// models loaded forever. A folder's sdgate.json keep_alive overrides it.
+	KeepAlive time.Duration
+	// MaxResident bounds the models loaded at once (default 1: one GPU's
+	// memory); loading another unloads the least recently used idle one.
+	MaxResident int
+	Logger      *slog.Logger
 }
+
+// DefaultKeepAlive is how long an idle model stays loaded.
+const DefaultKeepAlive = 5 * time.Minute
 
 // Broken is a folder that looked like a model but failed validation.
 type Broken struct {
@@ -29,24 +41,56 @@ type Broken struct {
 	Err error
 }
 
+// Stats are the registry's counters, for /metrics.
+type Stats struct {
+	Resident  int    // models loaded now
+	Loads     uint64 // sessions created, all models
+	Unloads   uint64 // unloads, idle and LRU
+	LoadNanos uint64 // total time spent loading
+}
+
 // Registry is the set of servable models and the single GPU worker they
-// share. Models are validated at start-up and loaded on first use, inside
-// the worker, so a load never overlaps a generation.
+// share. Models are validated at start-up (and on Rescan), loaded on first
+// use inside the worker so a load never overlaps a generation, and unloaded
+// after their keep-alive or to make room.
 type Registry struct {
-	rt      *sd.Runtime
-	queue   *Queue
-	log     *slog.Logger
-	def     string
+	rt          *sd.Runtime
+	queue       *Queue
+	log         *slog.Logger
+	dir         string
+	defID       string
+	keepAlive   time.Duration
+	maxResident int
+
+	mu      sync.Mutex // guards entries, broken and each entry's use state
 	entries map[string]*entry
 	broken  []Broken
+
+	loads, unloads, loadNanos atomic.Uint64
+	stop                      chan struct{}
+	janitorDone               chan struct{}
 }
 
 type entry struct {
-	info  Info
-	model *sd.Model
+	info      Info
+	model     *sd.Model
+	keepAlive time.Duration // < 0: never unload when idle
+	inUse     int           // jobs between load and the end of generation
+	lastUsed  time.Time
 }
 
-// NewRegistry scans opts.Dir and starts the worker.
+// folderSettings is the registry's part of a folder's sdgate.json (the sd
+// package reads the pipeline's part: native size, default steps, ...).
+type folderSettings struct {
+	DisplayName string `json:"display_name"`
+	// KeepAlive: a Go duration ("90s", "10m"), or "never".
+	KeepAlive     string             `json:"keep_alive"`
+	Aliases       []string           `json:"aliases"`
+	QualitySteps  map[string]int     `json:"quality_steps"`
+	StyleGuidance map[string]float64 `json:"style_guidance"`
+}
+
+// NewRegistry scans opts.Dir and starts the worker and the keep-alive janitor.
 func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	if opts.Runtime == nil {
 		return nil, errors.New("models: a runtime is required")
@@ -55,59 +99,115 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{rt: opts.Runtime, log: logger, entries: map[string]*entry{}}
-	if err := r.scan(opts.Dir); err != nil {
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.MaxResident <= 0 {
+		opts.MaxResident = 1
+	}
+	r := &Registry{
+		rt: opts.Runtime, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
+		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
+	}
+	if err := r.Rescan(); err != nil {
 		return nil, err
 	}
-	if len(r.entries) == 0 {
-		return nil, fmt.Errorf("models: no usable model in %s (%d broken)", opts.Dir, len(r.broken))
+	r.defID = opts.DefaultModel
+	if r.defID == "" {
+		r.defID = r.ids()[0]
 	}
-	r.def = opts.DefaultModel
-	if r.def == "" {
-		r.def = r.ids()[0]
-	}
-	if _, ok := r.entries[r.def]; !ok {
-		return nil, fmt.Errorf("models: default model %q is not among %v", r.def, r.ids())
+	if _, ok := r.entries[r.defID]; !ok {
+		return nil, fmt.Errorf("models: default model %q is not among %v", r.defID, r.ids())
 	}
 	r.queue = NewQueue(opts.QueueSize, QueueOptions{MaxWait: opts.QueueMaxWait})
+	go r.janitor()
 	return r, nil
 }
 
-// scan opens every sub-folder that looks like a model. Folders with no
-// model_index.json and no unet/ are not models (source code, notes) and are
-// passed over; the rest either open or are recorded as broken.
-func (r *Registry) scan(dir string) error {
-	list, err := os.ReadDir(dir)
+// Rescan re-reads the models directory: new folders become servable,
+// removed or now-broken ones are dropped (and unloaded once idle), and
+// unchanged loaded models stay loaded. A broken folder is logged and listed
+// by Broken; it never takes the others down.
+func (r *Registry) Rescan() error {
+	list, err := os.ReadDir(r.dir)
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
 	}
+	found := map[string]*entry{}
+	var broken []Broken
 	for _, d := range list {
-		if !d.IsDir() {
+		path := filepath.Join(r.dir, d.Name())
+		if !d.IsDir() || !looksLikeModel(path) {
 			continue
 		}
-		path := filepath.Join(dir, d.Name())
-		if !looksLikeModel(path) {
-			continue
-		}
-		m, err := sd.Open(path)
+		e, err := r.open(d.Name(), path)
 		if err != nil {
-			r.broken = append(r.broken, Broken{ID: d.Name(), Err: err})
+			broken = append(broken, Broken{ID: d.Name(), Err: err})
 			r.log.Error("model folder is not usable", "id", d.Name(), "err", err)
 			continue
 		}
-		created := time.Now()
-		if st, err := os.Stat(path); err == nil {
-			created = st.ModTime()
+		found[d.Name()] = e
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("models: no usable model in %s (%d broken)", r.dir, len(broken))
+	}
+
+	r.mu.Lock()
+	var drop []*entry
+	for id, old := range r.entries {
+		if e, ok := found[id]; ok && old.info.Created.Equal(e.info.Created) {
+			found[id] = old // unchanged folder: keep its loaded sessions
+			continue
 		}
-		s := m.Spec
-		r.entries[d.Name()] = &entry{model: m, info: Info{
-			ID: d.Name(), Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
-			DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
-			Inpainting: s.Inpainting, CanEncode: s.CanEncode,
-		}}
-		r.log.Info("model found", "id", d.Name(), "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
+		drop = append(drop, old)
+	}
+	r.entries, r.broken = found, broken
+	r.mu.Unlock()
+	for _, old := range drop {
+		// Close waits for a generation still running on the old entry.
+		if err := old.model.Close(); err != nil {
+			r.log.Warn("unload dropped model", "id", old.info.ID, "err", err)
+		}
 	}
 	return nil
+}
+
+func (r *Registry) open(id, path string) (*entry, error) {
+	m, err := sd.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var fs folderSettings
+	if data, err := os.ReadFile(filepath.Join(path, "sdgate.json")); err == nil {
+		if err := json.Unmarshal(data, &fs); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", sd.ErrBadModel, filepath.Join(path, "sdgate.json"), err)
+		}
+	}
+	keep := r.keepAlive
+	switch fs.KeepAlive {
+	case "":
+	case "never":
+		keep = -1
+	default:
+		d, err := time.ParseDuration(fs.KeepAlive)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: %s: keep_alive %q: want a duration such as 10m, or never", sd.ErrBadModel, filepath.Join(path, "sdgate.json"), fs.KeepAlive)
+		}
+		keep = d
+	}
+	created := time.Now()
+	if st, err := os.Stat(filepath.Join(path, "model_index.json")); err == nil {
+		created = st.ModTime()
+	}
+	s := m.Spec
+	info := Info{
+		ID: id, DisplayName: fs.DisplayName, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
+		DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
+		Inpainting: s.Inpainting, CanEncode: s.CanEncode, Aliases: fs.Aliases,
+		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
+	}
+	r.log.Info("model found", "id", id, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
+	return &entry{info: info, model: m, keepAlive: keep}, nil
 }
 
 func looksLikeModel(dir string) bool {
@@ -119,6 +219,7 @@ func looksLikeModel(dir string) bool {
 	return false
 }
 
+// ids is sorted; call with r.mu held or before the registry is shared.
 func (r *Registry) ids() []string {
 	ids := make([]string, 0, len(r.entries))
 	for id := range r.entries {
@@ -130,6 +231,8 @@ func (r *Registry) ids() []string {
 
 // Models lists the servable models by id.
 func (r *Registry) Models() []Info {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make([]Info, 0, len(r.entries))
 	for _, id := range r.ids() {
 		out = append(out, r.entries[id].info)
@@ -138,29 +241,64 @@ func (r *Registry) Models() []Info {
 }
 
 // Broken lists the folders that failed validation and why.
-func (r *Registry) Broken() []Broken { return append([]Broken(nil), r.broken...) }
+func (r *Registry) Broken() []Broken {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Broken(nil), r.broken...)
+}
 
 // DefaultModel is the id used when a request names none.
-func (r *Registry) DefaultModel() string { return r.def }
+func (r *Registry) DefaultModel() string { return r.defID }
 
-// Ready reports whether the default model can serve: it validated at
-// start-up, and its sessions are loaded or can be created.
+// Loaded reports whether a model's sessions exist now.
+func (r *Registry) Loaded(id string) bool {
+	r.mu.Lock()
+	e, ok := r.entries[id]
+	r.mu.Unlock()
+	return ok && e.model.Loaded()
+}
+
+// Stats are the load/unload counters.
+func (r *Registry) Stats() Stats {
+	r.mu.Lock()
+	resident := 0
+	for _, e := range r.entries {
+		if e.model.Loaded() {
+			resident++
+		}
+	}
+	r.mu.Unlock()
+	return Stats{Resident: resident, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load()}
+}
+
+// Ready reports whether the default model can serve: it validated and its
+// files are still there (loading it is left to the first request).
 func (r *Registry) Ready(ctx context.Context) error {
-	e := r.entries[r.def]
-	if err := ctx.Err(); err != nil || e.model.Loaded() {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Not loaded yet: the folder validated at start-up; check it is still there.
+	r.mu.Lock()
+	e, ok := r.entries[r.defID]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: default model %s", ErrModelNotFound, r.defID)
+	}
+	if e.model.Loaded() {
+		return nil
+	}
 	if _, err := os.Stat(filepath.Join(e.model.Dir, "unet", "model.onnx")); err != nil {
-		return fmt.Errorf("default model %s: %w", r.def, err)
+		return fmt.Errorf("default model %s: %w", r.defID, err)
 	}
 	return nil
 }
 
 // Generate validates req for the model, then runs it on the worker, loading
-// the model first if needed. Validation errors come back before queueing.
+// the model first if needed; Result.ModelLoad says what the load cost this
+// request. Validation errors come back before queueing.
 func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.Result, error) {
+	r.mu.Lock()
 	e, ok := r.entries[id]
+	r.mu.Unlock()
 	if !ok {
 		return sd.Result{}, fmt.Errorf("%w: %s", ErrModelNotFound, id)
 	}
@@ -169,27 +307,124 @@ func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.
 	}
 	var res sd.Result
 	err := r.queue.Do(ctx, func(ctx context.Context) error {
-		if err := r.ensureLoaded(ctx, e); err != nil {
+		r.acquire(e)
+		defer r.release(e)
+		loadTime, err := r.ensureLoaded(ctx, e)
+		if err != nil {
 			return err
 		}
-		var err error
 		res, err = e.model.Generate(ctx, req)
+		res.ModelLoad = loadTime
 		return err
 	})
 	return res, err
 }
 
+func (r *Registry) acquire(e *entry) {
+	r.mu.Lock()
+	e.inUse++
+	r.mu.Unlock()
+}
+
+func (r *Registry) release(e *entry) {
+	r.mu.Lock()
+	e.inUse--
+	e.lastUsed = time.Now()
+	r.mu.Unlock()
+}
+
 // ensureLoaded runs on the worker: loading shares the device with nothing.
-func (r *Registry) ensureLoaded(ctx context.Context, e *entry) error {
+// When MaxResident models are loaded it first unloads the least recently
+// used idle one.
+func (r *Registry) ensureLoaded(ctx context.Context, e *entry) (time.Duration, error) {
 	if e.model.Loaded() {
-		return nil
+		return 0, nil
 	}
+	r.makeRoom(e)
 	start := time.Now()
 	if err := e.model.Load(ctx, r.rt, sd.LoadOptions{}); err != nil {
-		return fmt.Errorf("load model %s: %w", e.info.ID, err)
+		return 0, fmt.Errorf("load model %s: %w", e.info.ID, err)
 	}
-	r.log.Info("model loaded", "id", e.info.ID, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	took := time.Since(start)
+	r.loads.Add(1)
+	r.loadNanos.Add(uint64(took))
+	r.log.Info("model loaded", "id", e.info.ID, "took", took.Round(time.Millisecond))
+	return took, nil
+}
+
+func (r *Registry) makeRoom(keep *entry) {
+	for {
+		r.mu.Lock()
+		var victim *entry
+		resident := 0
+		for _, e := range r.entries {
+			if e == keep || !e.model.Loaded() {
+				continue
+			}
+			resident++
+			if e.inUse == 0 && (victim == nil || e.lastUsed.Before(victim.lastUsed)) {
+				victim = e
+			}
+		}
+		r.mu.Unlock()
+		if resident < r.maxResident || victim == nil {
+			return
+		}
+		r.unload(victim, "resident limit")
+	}
+}
+
+func (r *Registry) unload(e *entry, why string) {
+	if err := e.model.Close(); err != nil {
+		r.log.Warn("unload model", "id", e.info.ID, "err", err)
+	}
+	r.unloads.Add(1)
+	r.log.Info("model unloaded", "id", e.info.ID, "why", why)
+}
+
+// janitor unloads models idle past their keep-alive.
+func (r *Registry) janitor() {
+	defer close(r.janitorDone)
+	tick := time.NewTicker(r.janitorPeriod())
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case now := <-tick.C:
+			r.unloadIdle(now)
+		}
+	}
+}
+
+// janitorPeriod checks often enough to honour the shortest keep-alive.
+func (r *Registry) janitorPeriod() time.Duration {
+	p := time.Second
+	if r.keepAlive > 0 && r.keepAlive/4 < p {
+		p = max(r.keepAlive/4, 10*time.Millisecond)
+	}
+	return p
+}
+
+func (r *Registry) unloadIdle(now time.Time) {
+	r.mu.Lock()
+	var idle []*entry
+	for _, e := range r.entries {
+		if e.keepAlive >= 0 && e.inUse == 0 && e.model.Loaded() && now.Sub(e.lastUsed) >= e.keepAlive {
+			idle = append(idle, e)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range idle {
+		// A job may take e between the check and here; Close then waits
+		// for it, and the next job reloads. Re-check to avoid that churn.
+		r.mu.Lock()
+		busy := e.inUse > 0
+		r.mu.Unlock()
+		if !busy {
+			r.unload(e, "idle")
+		}
+	}
 }
 
 // QueueDepth is the number of jobs waiting or running.
@@ -198,8 +433,13 @@ func (r *Registry) QueueDepth() int { return r.queue.Depth() }
 // Close stops the worker (finishing or cancelling work within ctx) and
 // unloads every model.
 func (r *Registry) Close(ctx context.Context) error {
+	close(r.stop)
+	<-r.janitorDone
 	errs := []error{r.queue.Close(ctx)}
-	for _, e := range r.entries {
+	r.mu.Lock()
+	entries := r.entries
+	r.mu.Unlock()
+	for _, e := range entries {
 		errs = append(errs, e.model.Close())
 	}
 	return errors.Join(errs...)

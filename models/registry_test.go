@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
@@ -97,5 +98,105 @@ func TestRegistryRefusesEmptyDir(t *testing.T) {
 	}
 	if _, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), DefaultModel: "nope"}); err == nil {
 		t.Error("an unknown default model was accepted")
+	}
+}
+
+func TestKeepAliveUnloadsAndNextRequestReloads(t *testing.T) {
+	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), KeepAlive: 150 * time.Millisecond, MaxResident: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	req := sd.Request{Prompt: "x", Steps: 1}
+	res, err := r.Generate(context.Background(), "alpha", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ModelLoad <= 0 || !r.Loaded("alpha") {
+		t.Fatalf("first request: load %v, loaded %v", res.ModelLoad, r.Loaded("alpha"))
+	}
+	if res, _ := r.Generate(context.Background(), "alpha", req); res.ModelLoad != 0 {
+		t.Errorf("warm request paid a load of %v", res.ModelLoad)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Loaded("alpha") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r.Loaded("alpha") {
+		t.Fatal("alpha still loaded past its keep-alive")
+	}
+	if s := r.Stats(); s.Loads != 1 || s.Unloads != 1 || s.Resident != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if res, err := r.Generate(context.Background(), "alpha", req); err != nil || res.ModelLoad <= 0 {
+		t.Errorf("reload: %v, load %v", err, res.ModelLoad)
+	}
+}
+
+func TestResidentLimitUnloadsLeastRecentlyUsed(t *testing.T) {
+	dir := modelsDir(t)
+	if _, err := synth.Write(context.Background(), filepath.Join(dir, "gamma"), synth.Options{Preset: "tiny", Seed: 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: dir, KeepAlive: -1, MaxResident: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	req := sd.Request{Prompt: "x", Steps: 1}
+	for _, id := range []string{"alpha", "beta", "alpha", "gamma"} {
+		if _, err := r.Generate(context.Background(), id, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// beta was used least recently when gamma needed room.
+	if !r.Loaded("alpha") || r.Loaded("beta") || !r.Loaded("gamma") {
+		t.Errorf("loaded: alpha %v beta %v gamma %v", r.Loaded("alpha"), r.Loaded("beta"), r.Loaded("gamma"))
+	}
+	if s := r.Stats(); s.Resident != 2 || s.Unloads != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestRescanAndFolderSettings(t *testing.T) {
+	dir := modelsDir(t)
+	os.WriteFile(filepath.Join(dir, "alpha", "sdgate.json"), []byte(`{"native_width":64,"native_height":64,"default_steps":4,
+		"display_name":"Alpha","keep_alive":"never","aliases":["dall-e-3"],"quality_steps":{"hd":8},"default_scheduler":"euler_a"}`), 0o644)
+	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	a := r.Models()[0]
+	if a.DisplayName != "Alpha" || len(a.Aliases) != 1 || a.Aliases[0] != "dall-e-3" || a.QualitySteps["hd"] != 8 || a.Scheduler != "euler_a" {
+		t.Errorf("alpha info %+v", a)
+	}
+	if res, err := r.Generate(context.Background(), "alpha", sd.Request{Prompt: "x", Steps: 1}); err != nil || res.Scheduler != "euler_a" {
+		t.Errorf("default scheduler: %v %q", err, res.Scheduler)
+	}
+	// A new model appears, one breaks: rescan serves the new one and
+	// reports the broken one without dropping the rest.
+	if _, err := synth.Write(context.Background(), filepath.Join(dir, "delta"), synth.Options{Preset: "tiny", Seed: 4}, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "beta", "unet", "model.onnx"))
+	if err := r.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range r.Models() {
+		ids = append(ids, m.ID)
+	}
+	if len(ids) != 2 || ids[0] != "alpha" || ids[1] != "delta" {
+		t.Errorf("after rescan: %v", ids)
+	}
+	if b := r.Broken(); len(b) != 2 {
+		t.Errorf("broken after rescan: %+v", b)
+	}
+	if !r.Loaded("alpha") {
+		t.Error("rescan unloaded an unchanged model")
+	}
+	if _, err := r.Generate(context.Background(), "beta", sd.Request{Prompt: "x"}); !errors.Is(err, ErrModelNotFound) {
+		t.Errorf("broken model still served: %v", err)
 	}
 }

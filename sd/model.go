@@ -80,6 +80,9 @@ type folderConfig struct {
 	NativeHeight    int     `json:"native_height"`
 	DefaultSteps    int     `json:"default_steps"`
 	DefaultGuidance float64 `json:"default_guidance"`
+	// DefaultScheduler replaces the scheduler config's own class when a
+	// request names none (any name scheduler.New accepts).
+	DefaultScheduler string `json:"default_scheduler"`
 }
 
 // Open reads and validates a model folder without creating inference
@@ -231,6 +234,12 @@ func (m *Model) readSpec() error {
 	}
 	if fc.DefaultGuidance > 0 {
 		s.DefaultGuidance = fc.DefaultGuidance
+	}
+	if fc.DefaultScheduler != "" {
+		if _, err := scheduler.New(fc.DefaultScheduler, m.schedConfig, s.DefaultSteps); err != nil {
+			return fmt.Errorf("%w: %s: default_scheduler: %v", ErrBadModel, filepath.Join(m.Dir, "sdgate.json"), err)
+		}
+		s.Scheduler = fc.DefaultScheduler
 	}
 	if s.NativeWidth%8 != 0 || s.NativeHeight%8 != 0 {
 		return fmt.Errorf("%w: %s: native size %dx%d is not a multiple of 8", ErrBadModel, m.Dir, s.NativeWidth, s.NativeHeight)

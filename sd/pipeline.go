@@ -59,6 +59,9 @@ func (m *Model) resolve(req Request) (job, error) {
 	if j.Guidance < 0 || j.Guidance > MaxGuidance || j.Guidance != j.Guidance {
 		return j, paramErr("guidance_scale", "must be between 0 and %d, got %g", MaxGuidance, req.Guidance)
 	}
+	if j.Scheduler == "" && m.Spec.Scheduler != m.schedConfig.ClassName {
+		j.Scheduler = m.Spec.Scheduler // the folder's default_scheduler
+	}
 	if _, err := scheduler.New(j.Scheduler, m.schedConfig, j.Steps); err != nil {
 		return j, paramErr("scheduler", "%v", err)
 	}

@@ -61,4 +61,7 @@ type Result struct {
 	// whole pipeline (tokenize, encode, denoise, decode, convert).
 	ORT   time.Duration
 	Total time.Duration
+	// ModelLoad is set by the model registry when this request waited for
+	// the model's sessions to be created (a cold start).
+	ModelLoad time.Duration
 }
