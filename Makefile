@@ -10,8 +10,10 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO            ?= go
 ADDR          ?= 127.0.0.1:8080
 MODELS        ?= ./models
+PREFIX        ?= /usr/local
+DESTDIR       ?=
 
-.PHONY: deps build test run bench lint clean
+.PHONY: deps build test run bench lint clean install
 
 deps: $(ORT_LIB)
 
@@ -43,6 +45,17 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# install: the binary, ONNX Runtime beside it (PREFIX/lib/sdgate), the
+# hardened unit and an example environment file.
+install: build
+	install -Dm755 bin/sdgate $(DESTDIR)$(PREFIX)/bin/sdgate
+	install -Dm644 $(ORT_LIB) $(DESTDIR)$(PREFIX)/lib/sdgate/libonnxruntime.so.$(ORT_VERSION)
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(DESTDIR)$(PREFIX)/lib/sdgate/libonnxruntime.so
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/sdgate
+	sed -e 's#/usr/local/bin/sdgate#$(PREFIX)/bin/sdgate#' -e 's#/usr/local/lib/sdgate#$(PREFIX)/lib/sdgate#' \
+		systemd/sdgate.service > $(DESTDIR)/etc/systemd/system/sdgate.service
+	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
 
 clean:
 	rm -rf bin lib

@@ -40,13 +40,15 @@ func FindLibrary(explicit string, dirs []string) (string, error) {
 
 // DefaultLibraryDirs lists where sdgate looks for ONNX Runtime without a
 // flag: lib/ beside the binary, lib/ one level up (bin/sdgate in the repo),
+// PREFIX/lib/sdgate (make install),
 // and lib/ in the nearest directory at or above start that holds a go.mod
 // (the repo, for `go test` and `go run`).
 func DefaultLibraryDirs(executable, start string) []string {
 	var dirs []string
 	if executable != "" {
 		exeDir := filepath.Dir(executable)
-		dirs = append(dirs, filepath.Join(exeDir, "lib"), filepath.Join(exeDir, "..", "lib"))
+		dirs = append(dirs, filepath.Join(exeDir, "lib"), filepath.Join(exeDir, "..", "lib"),
+			filepath.Join(exeDir, "..", "lib", "sdgate")) // make install's layout
 	}
 	for dir := start; dir != ""; {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {

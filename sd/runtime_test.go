@@ -51,7 +51,7 @@ func TestDefaultLibraryDirs(t *testing.T) {
 	deep := filepath.Join(root, "a", "b")
 	os.MkdirAll(deep, 0o755)
 	dirs := DefaultLibraryDirs("/opt/sdgate/bin/sdgate", deep)
-	want := []string{"/opt/sdgate/bin/lib", "/opt/sdgate/lib", filepath.Join(root, "lib")}
+	want := []string{"/opt/sdgate/bin/lib", "/opt/sdgate/lib", "/opt/sdgate/lib/sdgate", filepath.Join(root, "lib")}
 	if strings.Join(dirs, "|") != strings.Join(want, "|") {
 		t.Errorf("dirs = %v, want %v", dirs, want)
 	}
