@@ -57,5 +57,15 @@ install: build
 		systemd/sdgate.service > $(DESTDIR)/etc/systemd/system/sdgate.service
 	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
 
+# run: serve on $(ADDR). With no model configured (SDGATE_MODELS unset and
+# nothing in ./models) it first writes the tiny synthetic model to models/demo.
+run: build
+	@if [ -z "$$SDGATE_MODELS" ] && [ ! -f models/demo/model_index.json ]; then \
+		bin/sdgate synth --preset tiny --out models/demo; fi
+	@echo "sdgate on http://$(ADDR) — try:"
+	@echo "  curl http://$(ADDR)/v1/images/generations -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"model\": \"dall-e-2\", \"prompt\": \"a lighthouse at dusk\", \"size\": \"256x256\"}'"
+	bin/sdgate serve --addr $(ADDR) --models $${SDGATE_MODELS:-$(MODELS)} --data ./data
+
 clean:
 	rm -rf bin lib

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/sdgate/sdgate/sd"
+)
+
+// runtimeFlags are the ONNX Runtime settings shared by serve and generate.
+type runtimeFlags struct {
+	ortLib         string
+	device         string
+	cpuThreads     int
+	cudaConvAlgo   string
+	cudaPreferNHWC bool
+	cudaMemLimit   int64
+	cudaArena      string
+	cudaOptions    string
+}
+
+func (f *runtimeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.ortLib, "ort-lib", "", "path of libonnxruntime.so (default: lib/ beside the binary or the repo)")
+	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
+	fs.IntVar(&f.cpuThreads, "cpu-threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
+	fs.StringVar(&f.cudaConvAlgo, "cuda-conv-algo", "", "cudnn_conv_algo_search: EXHAUSTIVE, HEURISTIC or DEFAULT")
+	fs.BoolVar(&f.cudaPreferNHWC, "cuda-prefer-nhwc", false, "let the CUDA provider prefer NHWC layouts")
+	fs.Int64Var(&f.cudaMemLimit, "cuda-mem-limit", 0, "CUDA arena limit in bytes (0: no limit)")
+	fs.StringVar(&f.cudaArena, "cuda-arena-extend", "", "arena_extend_strategy: kNextPowerOfTwo or kSameAsRequested")
+	fs.StringVar(&f.cudaOptions, "cuda-options", "", "more CUDA provider options, key=value,key=value")
+}
+
+func (f *runtimeFlags) options(logger *slog.Logger) (sd.RuntimeOptions, error) {
+	extra := map[string]string{}
+	if f.cudaOptions != "" {
+		for _, kv := range strings.Split(f.cudaOptions, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return sd.RuntimeOptions{}, fmt.Errorf("--cuda-options: %q is not key=value", kv)
+			}
+			extra[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	exe, _ := os.Executable()
+	wd, _ := os.Getwd()
+	return sd.RuntimeOptions{
+		Library:     f.ortLib,
+		LibraryDirs: sd.DefaultLibraryDirs(exe, wd),
+		Device:      f.device,
+		CPUThreads:  f.cpuThreads,
+		CUDA: sd.CUDAOptions{
+			ConvAlgoSearch:      f.cudaConvAlgo,
+			PreferNHWC:          f.cudaPreferNHWC,
+			MemLimit:            f.cudaMemLimit,
+			ArenaExtendStrategy: f.cudaArena,
+			Extra:               extra,
+		},
+		Logger: logger,
+	}, nil
+}
+
+func (f *runtimeFlags) start(logger *slog.Logger) (*sd.Runtime, error) {
+	opts, err := f.options(logger)
+	if err != nil {
+		return nil, err
+	}
+	return sd.NewRuntime(opts)
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/server"
+)
+
+type serveFlags struct {
+	rt           runtimeFlags
+	config       string
+	addr         string
+	modelsDir    string
+	dataDir      string
+	defaultModel string
+	aliases      string
+	queueSize    int
+	queueTimeout time.Duration
+	keepAlive    string
+	maxResident  int
+	publicURL    string
+	imageTTL     time.Duration
+	bodyLimit    int64
+	drain        time.Duration
+	logFormat    string
+	logLevel     string
+	printConfig  bool
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.rt.register(fs)
+	fs.StringVar(&f.config, "config", "", "JSON config file (keys are flag names); flags and SDGATE_* win over it")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&f.modelsDir, "models", "./models", "models directory: one optimum/diffusers ONNX folder per model")
+	fs.StringVar(&f.dataDir, "data", "./data", "data directory (key store, usage)")
+	fs.StringVar(&f.defaultModel, "default-model", "", "model id behind unmapped aliases (default: first by id)")
+	fs.StringVar(&f.aliases, "aliases", "", "alias=model pairs, e.g. dall-e-3=sd15,gpt-image-1=sd15")
+	fs.IntVar(&f.queueSize, "queue-size", 16, "requests that may wait for the GPU; more get 429 at once")
+	fs.DurationVar(&f.queueTimeout, "queue-timeout", 2*time.Minute, "longest wait in the queue before 503")
+	fs.StringVar(&f.keepAlive, "keep-alive", "5m", "unload a model idle this long; never keeps it")
+	fs.IntVar(&f.maxResident, "max-resident", 1, "models loaded at once; the least recently used idle one makes room")
+	fs.StringVar(&f.publicURL, "public-url", "", "scheme://host[:port] clients reach us at, for image URLs (default: from X-Forwarded-*/Host)")
+	fs.DurationVar(&f.imageTTL, "image-ttl", time.Hour, "how long response_format=url images stay")
+	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, time to finish in-flight requests before cancelling them")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (secrets masked) and exit")
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func parseAliases(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("--aliases: %q is not alias=model", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parseKeepAlive(s string) (time.Duration, error) {
+	if s == "never" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--keep-alive %q: want a duration such as 5m, or never", s)
+	}
+	return d, nil
+}
+
+func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	if err := parseWithConfig(fs, args, getenv); err != nil {
+		return err
+	}
+	if f.printConfig {
+		printConfig(stdout, fs)
+		return nil
+	}
+	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	aliases, err := parseAliases(f.aliases)
+	if err != nil {
+		return err
+	}
+	keepAlive, err := parseKeepAlive(f.keepAlive)
+	if err != nil {
+		return err
+	}
+
+	rt, err := f.rt.start(logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	reg, err := models.NewRegistry(models.RegistryOptions{
+		Runtime: rt, Dir: f.modelsDir, DefaultModel: f.defaultModel,
+		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
+		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	// Folder settings may name aliases too; the command line wins.
+	for _, m := range reg.Models() {
+		for _, a := range m.Aliases {
+			if _, set := aliases[a]; !set {
+				aliases[a] = m.ID
+			}
+		}
+	}
+	srv, err := server.New(reg, server.Options{
+		Aliases: aliases, DefaultModel: reg.DefaultModel(), PublicURL: f.publicURL,
+		ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger, QueueDepth: reg.QueueDepth,
+	})
+	if err != nil {
+		reg.Close(context.Background())
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		reg.Close(context.Background())
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "models", len(reg.Models()), "default", reg.DefaultModel())
+	if err := sdNotify(getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+		logger.Warn("sd_notify", "err", err)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := reg.Rescan(); err != nil {
+				logger.Error("rescan", "err", err)
+			} else {
+				logger.Info("rescanned models", "models", len(reg.Models()), "broken", len(reg.Broken()))
+			}
+			continue
+		case err := <-serveErr:
+			reg.Close(context.Background())
+			return err
+		case <-ctx.Done():
+		}
+		break
+	}
+
+	// Drain: stop accepting, let in-flight requests finish within the drain
+	// timeout, then cancel what is left on the GPU.
+	logger.Info("shutting down", "drain", f.drain)
+	_ = sdNotify(getenv("NOTIFY_SOCKET"), "STOPPING=1")
+	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
+	defer cancel()
+	shutErr := httpSrv.Shutdown(drainCtx)
+	closeErr := reg.Close(drainCtx)
+	if errors.Is(shutErr, context.DeadlineExceeded) {
+		logger.Warn("drain timeout passed; in-flight requests were cancelled")
+		shutErr = nil
+	}
+	return errors.Join(shutErr, closeErr)
+}
