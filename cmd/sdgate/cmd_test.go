@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sdgate/sdgate/models/synth"
+	"github.com/sdgate/sdgate/sd"
+)
+
+func mapEnv(m map[string]string) env { return func(k string) string { return m[k] } }
+
+var (
+	tinyOnce sync.Once
+	tinyDir  string
+	tinyErr  error
+)
+
+// tinyModels is a models dir holding the tiny preset as "tiny".
+func tinyModels(t *testing.T) string {
+	t.Helper()
+	wd, _ := os.Getwd()
+	if _, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd)); err != nil {
+		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
+	}
+	tinyOnce.Do(func() {
+		tinyDir, tinyErr = os.MkdirTemp("", "sdgate-cmd-test-")
+		if tinyErr == nil {
+			_, tinyErr = synth.Write(context.Background(), filepath.Join(tinyDir, "tiny"), synth.Options{Preset: "tiny"}, nil)
+		}
+	})
+	if tinyErr != nil {
+		t.Fatal(tinyErr)
+	}
+	return tinyDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tinyDir != "" {
+		os.RemoveAll(tinyDir)
+	}
+	os.Exit(code)
+}
+
+func TestGenerateWritesReproduciblePNGs(t *testing.T) {
+	model := filepath.Join(tinyModels(t), "tiny")
+	out := t.TempDir()
+	gen := func(prefix string) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"generate", "--model", model, "--prompt", "a red fox", "--seed", "11",
+			"--steps", "3", "--n", "2", "--size", "64x64", "--out", filepath.Join(out, prefix)}, mapEnv(nil), &stdout, &stderr)
+		if err != nil {
+			t.Fatalf("generate: %v\n%s", err, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "seed=12") {
+			t.Errorf("stdout %q does not report image 2's seed", stdout.String())
+		}
+	}
+	gen("a")
+	gen("b")
+	for _, i := range []string{"1", "2"} {
+		a, err := os.ReadFile(filepath.Join(out, "a-"+i+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(out, "b-"+i+".png"))
+		if !bytes.Equal(a, b) {
+			t.Errorf("image %s differs between identical runs", i)
+		}
+		if _, err := png.Decode(bytes.NewReader(a)); err != nil {
+			t.Errorf("image %s: %v", i, err)
+		}
+		texts, _ := sd.PNGText(a)
+		if p := texts["parameters"]; !strings.HasPrefix(p, "a red fox\n") || !strings.Contains(p, "Steps: 3") {
+			t.Errorf("parameters chunk %q", p)
+		}
+	}
+}
+
+func TestGenerateRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"generate"},
+		{"generate", "--model", "x", "--seed", "-3"},
+		{"generate", "--model", "x", "--size", "big"},
+		{"generate", "--model", "x", "--guidance", "lots"},
+		{"nope"},
+	} {
+		if err := run(context.Background(), args, mapEnv(nil), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "sdgate.json")
+	os.WriteFile(cfg, []byte(`{"addr":"10.0.0.1:1","queue-size":3,"keep-alive":"9m","log-format":"json"}`), 0o644)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--print-config", "--config", cfg, "--addr", "127.0.0.1:7"},
+		mapEnv(map[string]string{"SDGATE_QUEUE_SIZE": "5"}), &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"addr": "127.0.0.1:7", "queue-size": "5", "keep-alive": "9m", "log-format": "json", "max-resident": "1"}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && want[f[0]] != "" && want[f[0]] != f[1] {
+			t.Errorf("%s = %s, want %s (flag > env > file > default)", f[0], f[1], want[f[0]])
+		}
+	}
+	os.WriteFile(cfg, []byte(`{"adr":"x"}`), 0o644)
+	if err := run(context.Background(), []string{"serve", "--print-config", "--config", cfg}, mapEnv(nil), io.Discard, io.Discard); err == nil {
+		t.Error("a misspelt setting was accepted")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// A real `sdgate serve`: it answers, notifies systemd, and drains on cancel.
+func TestServeAnswersAndDrains(t *testing.T) {
+	models := tinyModels(t)
+	addr := freeAddr(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--models", models, "--data", t.TempDir(), "--log-level", "warn"},
+			mapEnv(map[string]string{"NOTIFY_SOCKET": sock}), io.Discard, io.Discard)
+	}()
+	buf := make([]byte, 64)
+	notify.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, _, err := notify.ReadFromUnix(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("sd_notify: %q, %v", buf[:n], err)
+	}
+	body := `{"model":"gpt-image-1","prompt":"a cat","size":"1024x1024","seed":3,"steps":2}`
+	resp, err := http.Post("http://"+addr+"/v1/images/generations", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Data []struct {
+			B64  string `json:"b64_json"`
+			Seed uint64 `json:"seed"`
+		} `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(out.Data) != 1 || out.Data[0].Seed != 3 || out.Data[0].B64 == "" {
+		t.Fatalf("status %d, body %+v", resp.StatusCode, out)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v after SIGTERM-style cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not drain")
+	}
+	if _, err := http.Get(fmt.Sprintf("http://%s/healthz", addr)); err == nil {
+		t.Error("still answering after shutdown")
+	}
+}

@@ -1,0 +1,95 @@
+package synth
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/sdgate/sdgate/sd/clip"
+)
+
+const diffusersVersion = "0.30.0"
+
+// Manifest is sdgate.json: what the pipeline should default to for this
+// synthetic model (a real export has no such file; its user knows).
+type Manifest struct {
+	Preset          string  `json:"preset"`
+	NativeWidth     int     `json:"native_width"`
+	NativeHeight    int     `json:"native_height"`
+	DefaultSteps    int     `json:"default_steps"`
+	DefaultGuidance float64 `json:"default_guidance"`
+	Seed            uint64  `json:"seed"`
+	FP16            bool    `json:"fp16"`
+}
+
+// ManifestFile is the manifest's name in the model folder.
+const ManifestFile = "sdgate.json"
+
+// writeConfigs writes everything but the networks: model_index.json,
+// scheduler/, tokenizer/ and sdgate.json.
+func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error {
+	component := func(lib, class string) []string { return []string{lib, class} }
+	absent := []any{nil, nil} // how diffusers records a component it does not have
+	index := map[string]any{
+		"_class_name":             "OnnxStableDiffusionPipeline",
+		"_diffusers_version":      diffusersVersion,
+		"feature_extractor":       absent,
+		"requires_safety_checker": false,
+		"safety_checker":          absent,
+		"scheduler":               component("diffusers", "PNDMScheduler"),
+		"text_encoder":            component("transformers", "CLIPTextModel"),
+		"tokenizer":               component("transformers", "CLIPTokenizer"),
+		"unet":                    component("diffusers", "OnnxRuntimeModel"),
+		"vae_decoder":             component("diffusers", "OnnxRuntimeModel"),
+	}
+	if opts.Inpaint {
+		index["_class_name"] = "OnnxStableDiffusionInpaintPipeline"
+	}
+	if !opts.NoVAEEncoder {
+		index["vae_encoder"] = component("diffusers", "OnnxRuntimeModel")
+	}
+	// SD 1.5's own scheduler configuration.
+	scheduler := map[string]any{
+		"_class_name":         "PNDMScheduler",
+		"_diffusers_version":  diffusersVersion,
+		"beta_start":          0.00085,
+		"beta_end":            0.012,
+		"beta_schedule":       "scaled_linear",
+		"num_train_timesteps": 1000,
+		"set_alpha_to_one":    false,
+		"skip_prk_steps":      true,
+		"steps_offset":        1,
+		"clip_sample":         false,
+		"prediction_type":     "epsilon",
+		"timestep_spacing":    "leading",
+		"trained_betas":       nil,
+	}
+	manifest := Manifest{
+		Preset: opts.Preset, NativeWidth: p.width, NativeHeight: p.height,
+		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16,
+	}
+	for _, f := range []struct {
+		path  string
+		value any
+	}{
+		{"model_index.json", index},
+		{filepath.Join("scheduler", "scheduler_config.json"), scheduler},
+		{ManifestFile, manifest},
+	} {
+		if err := writeJSON(filepath.Join(dir, f.path), f.value); err != nil {
+			return err
+		}
+	}
+	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, padToken)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
