@@ -12,7 +12,9 @@ import (
 	"github.com/sdgate/sdgate/sd"
 )
 
-func testRuntime(t *testing.T) *sd.Runtime {
+func testRuntime(t *testing.T) *sd.Runtime { return benchRuntime(t) }
+
+func benchRuntime(t testing.TB) *sd.Runtime {
 	t.Helper()
 	wd, _ := os.Getwd()
 	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
@@ -29,7 +31,9 @@ func testRuntime(t *testing.T) *sd.Runtime {
 
 // modelsDir holds two tiny models (different seeds), a broken folder and a
 // folder that is not a model at all.
-func modelsDir(t *testing.T) string {
+func modelsDir(t *testing.T) string { return benchModels(t) }
+
+func benchModels(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, seed := range map[string]uint64{"alpha": 1, "beta": 2} {
