@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages the tests use beyond Go and the ONNX Runtime library, from
+# Debian's archive: redis-server for the cache's Redis store tests (they
+# skip, saying so, when it is missing). Safe to run again; .ci/run calls it.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "ci-deps: no apt-get; install ${missing[*]} by hand (tests that need them will skip)" >&2
+	exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	sudo="sudo"
+fi
+echo "ci-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
