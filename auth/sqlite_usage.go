@@ -1,0 +1,179 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// maxBatch bounds one group commit, so a flood cannot make one transaction
+// (and every caller waiting on it) arbitrarily long.
+const maxBatch = 512
+
+// usageWriter is a group-commit writer: one goroutine owns usage writes;
+// records that queue while it commits go together into the next transaction,
+// and each caller is answered only after the commit that holds its records.
+type usageWriter struct {
+	db    *sql.DB
+	queue chan usageWrite
+	mu    sync.RWMutex // held for reading while sending; close takes it to stop sends
+	shut  bool
+	done  chan struct{}
+}
+
+type usageWrite struct {
+	recs   []UsageRecord
+	result chan error // buffered: the writer never blocks on a caller who left
+}
+
+func newUsageWriter(db *sql.DB) *usageWriter {
+	w := &usageWriter{db: db, queue: make(chan usageWrite, maxBatch), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (s *SQLiteStore) RecordUsage(ctx context.Context, recs ...UsageRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.writer.write(ctx, recs)
+}
+
+// write waits for the commit unless ctx ends first; then the records may or
+// may not be stored, and the caller must not treat them as acknowledged.
+func (w *usageWriter) write(ctx context.Context, recs []UsageRecord) error {
+	req := usageWrite{recs: recs, result: make(chan error, 1)}
+	w.mu.RLock()
+	if w.shut {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.queue <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return fmt.Errorf("record usage: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record usage: %w", ctx.Err())
+	}
+}
+
+func (w *usageWriter) loop() {
+	defer close(w.done)
+	for first := range w.queue {
+		batch := []usageWrite{first}
+		n := len(first.recs)
+	drain:
+		for n < maxBatch {
+			select {
+			case req, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, req)
+				n += len(req.recs)
+			default:
+				break drain
+			}
+		}
+		err := w.commit(batch)
+		for _, req := range batch {
+			req.result <- err
+		}
+	}
+}
+
+// close stops new writes, lets queued ones commit, and waits for the loop.
+func (w *usageWriter) close() {
+	w.mu.Lock()
+	if !w.shut {
+		w.shut = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *usageWriter) commit(batch []usageWrite) error {
+	// Not the callers' contexts: one caller leaving must not roll back the others.
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, request_id, at, day,
+		duration_ms, model, endpoint, images, pixels, steps, gpu_seconds, cached, status)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer ins.Close()
+	lastUsed := map[string]time.Time{}
+	for _, req := range batch {
+		for _, r := range req.recs {
+			_, err := ins.ExecContext(ctx, r.KeyID, r.RequestID, millis(r.At), dayOf(r.At),
+				r.Duration.Milliseconds(), r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps,
+				r.GPUSeconds, r.Cached, r.Status)
+			if err != nil {
+				return fmt.Errorf("record usage: %w", err)
+			}
+			if end := r.At.Add(r.Duration); r.KeyID != "" && end.After(lastUsed[r.KeyID]) {
+				lastUsed[r.KeyID] = end
+			}
+		}
+	}
+	for id, t := range lastUsed { // one update per key, not per record
+		_, err := tx.ExecContext(ctx, `UPDATE keys SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, millis(t), id, millis(t))
+		if err != nil {
+			return fmt.Errorf("record usage: last used: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record usage: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *SQLiteStore) UsageTotals(ctx context.Context, keyID, day string) (today, total int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN day = ? THEN images ELSE 0 END), 0), COALESCE(SUM(images), 0)
+		FROM usage WHERE key_id = ?`, day, keyID).Scan(&today, &total)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage totals of %s: %w", keyID, err)
+	}
+	return today, total, nil
+}
+
+func (s *SQLiteStore) UsageByDay(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT day, key_id, COUNT(*),
+		SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(cached),
+		SUM(images), SUM(pixels), SUM(steps), SUM(gpu_seconds)
+		FROM usage WHERE at >= ? AND (? = '' OR key_id = ?)
+		GROUP BY day, key_id ORDER BY day, key_id`, millis(since), keyID, keyID)
+	if err != nil {
+		return nil, fmt.Errorf("usage by day: %w", err)
+	}
+	defer rows.Close()
+	var out []DayUsage
+	for rows.Next() {
+		var u DayUsage
+		if err := rows.Scan(&u.Day, &u.KeyID, &u.Requests, &u.Failed, &u.Cached,
+			&u.Images, &u.Pixels, &u.Steps, &u.GPUSeconds); err != nil {
+			return nil, fmt.Errorf("usage by day: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage by day: %w", err)
+	}
+	return out, nil
+}
