@@ -427,7 +427,7 @@ func (r *Registry) unloadIdle(now time.Time) {
 	}
 }
 
-// QueueDepth is the number of jobs waiting or running.
+// QueueDepth is the number of jobs waiting for the worker.
 func (r *Registry) QueueDepth() int { return r.queue.Depth() }
 
 // Close stops the worker (finishing or cancelling work within ctx) and

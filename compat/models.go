@@ -1,0 +1,21 @@
+package compat
+
+// Model is one entry of GET /v1/models.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"` // always "model"
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// ModelList is the answer to GET /v1/models.
+type ModelList struct {
+	Object string  `json:"object"` // always "list"
+	Data   []Model `json:"data"`
+}
+
+// Object names used in model responses.
+const (
+	ObjectModel = "model"
+	ObjectList  = "list"
+)

@@ -1,0 +1,290 @@
+package compat
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Family is a set of validation rules. The three OpenAI aliases each have
+// their upstream family; a local model id (not an alias) gets FamilyLocal.
+type Family string
+
+// The families.
+const (
+	FamilyDallE2   Family = "dall-e-2"
+	FamilyDallE3   Family = "dall-e-3"
+	FamilyGPTImage Family = "gpt-image-1"
+	// FamilyLocal is gpt-image-1's family made permissive: every quality and
+	// style name, both response formats, and any WxH multiple of 8 generated
+	// exactly at that size (the pipeline checks the model's limits).
+	FamilyLocal Family = "local"
+)
+
+// Rules are one family's limits. A nil list means the field is not part of
+// that family and sending it is an error.
+type Rules struct {
+	Family         Family
+	MaxPromptChars int
+	MaxN           int
+	Sizes          []string // fixed sizes, "auto" included where allowed
+	AnySize        bool     // also any WxH, both sides multiples of 8
+	DefaultSize    string
+
+	Qualities      []string
+	DefaultQuality string
+	Styles         []string
+	DefaultStyle   string
+
+	ResponseFormats       []string
+	DefaultResponseFormat string
+
+	OutputFormats []string
+	Compression   bool // output_compression accepted (with jpeg / webp)
+	Backgrounds   []string
+	Moderations   []string
+	Streaming     bool // stream and partial_images accepted
+	Usage         bool // responses carry a usage block
+}
+
+// MaxPartialImages is the upstream bound of partial_images.
+const MaxPartialImages = 3
+
+// MaxSeed is the largest seed that survives a round trip through a JSON
+// client that reads numbers as float64 (JavaScript): 2^53 - 1.
+const MaxSeed = 1<<53 - 1
+
+// StepsRange is what the pipeline accepts for the steps extension.
+const (
+	MinSteps = 1
+	MaxSteps = 150
+)
+
+var gptFormats = []string{OutputFormatPNG, OutputFormatJPEG, OutputFormatWEBP}
+
+// RulesFor returns the family's rules; ok is false for an unknown family.
+func RulesFor(f Family) (Rules, bool) {
+	switch f {
+	case FamilyDallE2:
+		return Rules{
+			Family: f, MaxPromptChars: 1000, MaxN: 10,
+			Sizes: []string{"256x256", "512x512", "1024x1024"}, DefaultSize: "1024x1024",
+			Qualities: []string{QualityStandard}, DefaultQuality: QualityStandard,
+			ResponseFormats:       []string{ResponseFormatURL, ResponseFormatB64JSON},
+			DefaultResponseFormat: ResponseFormatURL,
+		}, true
+	case FamilyDallE3:
+		return Rules{
+			Family: f, MaxPromptChars: 4000, MaxN: 1,
+			Sizes: []string{"1024x1024", "1792x1024", "1024x1792"}, DefaultSize: "1024x1024",
+			Qualities: []string{QualityStandard, QualityHD}, DefaultQuality: QualityStandard,
+			Styles: []string{StyleVivid, StyleNatural}, DefaultStyle: StyleVivid,
+			ResponseFormats:       []string{ResponseFormatURL, ResponseFormatB64JSON},
+			DefaultResponseFormat: ResponseFormatURL,
+		}, true
+	case FamilyGPTImage:
+		return Rules{
+			Family: f, MaxPromptChars: 32000, MaxN: 10,
+			Sizes: []string{"1024x1024", "1536x1024", "1024x1536", SizeAuto}, DefaultSize: SizeAuto,
+			Qualities:      []string{QualityLow, QualityMedium, QualityHigh, QualityAuto},
+			DefaultQuality: QualityAuto,
+			// Upstream always answers b64_json; naming it explicitly is harmless.
+			ResponseFormats:       []string{ResponseFormatB64JSON},
+			DefaultResponseFormat: ResponseFormatB64JSON,
+			OutputFormats:         gptFormats, Compression: true,
+			Backgrounds: []string{BackgroundTransparent, BackgroundOpaque, BackgroundAuto},
+			Moderations: []string{ModerationLow, ModerationAuto},
+			Streaming:   true, Usage: true,
+		}, true
+	case FamilyLocal:
+		return Rules{
+			Family: f, MaxPromptChars: 32000, MaxN: 10,
+			Sizes: []string{SizeAuto}, AnySize: true, DefaultSize: SizeAuto,
+			Qualities: []string{QualityLow, QualityMedium, QualityHigh, QualityAuto,
+				QualityStandard, QualityHD},
+			DefaultQuality:        QualityAuto,
+			Styles:                []string{StyleVivid, StyleNatural},
+			ResponseFormats:       []string{ResponseFormatURL, ResponseFormatB64JSON},
+			DefaultResponseFormat: ResponseFormatB64JSON,
+			OutputFormats:         gptFormats, Compression: true,
+			Backgrounds: []string{BackgroundTransparent, BackgroundOpaque, BackgroundAuto},
+			Moderations: []string{ModerationLow, ModerationAuto},
+			Streaming:   true, Usage: true,
+		}, true
+	}
+	return Rules{}, false
+}
+
+// DefaultModel is the alias upstream uses when "model" is absent: dall-e-2,
+// unless a parameter only gpt-image-1 knows is present.
+func DefaultModel(req ImageGenerationRequest) string {
+	if req.OutputFormat != "" || req.OutputCompression != nil || req.Background != "" ||
+		req.Moderation != "" || req.Stream != nil || req.PartialImages != nil {
+		return string(FamilyGPTImage)
+	}
+	return string(FamilyDallE2)
+}
+
+// ValidateGeneration checks req against the family's rules and returns the
+// first problem as *Error. It rejects rather than repairs.
+func ValidateGeneration(req ImageGenerationRequest, r Rules) error {
+	checks := []func() error{
+		func() error { return checkPrompt("prompt", req.Prompt, r.MaxPromptChars, true) },
+		func() error { return checkN(req.N, r) },
+		func() error { return checkSize(req.Size, r) },
+		func() error { return checkEnum("quality", req.Quality, r.Qualities, r.Family) },
+		func() error { return checkEnum("style", req.Style, r.Styles, r.Family) },
+		func() error { return checkEnum("response_format", req.ResponseFormat, r.ResponseFormats, r.Family) },
+		func() error { return checkEnum("output_format", req.OutputFormat, r.OutputFormats, r.Family) },
+		func() error { return checkCompression(req, r) },
+		func() error { return checkEnum("background", req.Background, r.Backgrounds, r.Family) },
+		func() error { return checkEnum("moderation", req.Moderation, r.Moderations, r.Family) },
+		func() error { return checkStreaming(req, r) },
+		func() error { return checkPrompt("negative_prompt", req.NegativePrompt, r.MaxPromptChars, false) },
+		func() error { return checkSeed(req.Seed) },
+		func() error { return checkRange("steps", req.Steps, MinSteps, MaxSteps) },
+		func() error { return checkGuidance(req.GuidanceScale) },
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPrompt(param, text string, maxChars int, required bool) error {
+	if text == "" {
+		if required {
+			return fieldErr(param, CodeMissingParameter, "Missing required parameter: '%s'.", param)
+		}
+		return nil
+	}
+	if !utf8.ValidString(text) {
+		return fieldErr(param, CodeInvalidValue, "Invalid '%s': not valid UTF-8.", param)
+	}
+	if n := utf8.RuneCountInString(text); n > maxChars {
+		return fieldErr(param, CodeStringAboveMaxLength,
+			"Invalid '%s': string too long. Expected a string with maximum length %d, but got a string with length %d instead.",
+			param, maxChars, n)
+	}
+	return nil
+}
+
+func checkN(n *int, r Rules) error {
+	if n == nil {
+		return nil
+	}
+	if r.MaxN == 1 && *n != 1 {
+		return fieldErr("n", CodeInvalidValue, "Invalid 'n': %s only supports n=1.", r.Family)
+	}
+	return checkRange("n", n, 1, r.MaxN)
+}
+
+func checkRange(param string, v *int, lo, hi int) error {
+	switch {
+	case v == nil:
+		return nil
+	case *v < lo:
+		return fieldErr(param, CodeIntegerBelowMin,
+			"Invalid '%s': integer below minimum value. Expected a value >= %d, but got %d instead.", param, lo, *v)
+	case *v > hi:
+		return fieldErr(param, CodeIntegerAboveMax,
+			"Invalid '%s': integer above maximum value. Expected a value <= %d, but got %d instead.", param, hi, *v)
+	}
+	return nil
+}
+
+func checkSize(size string, r Rules) error {
+	if size == "" || slices.Contains(r.Sizes, size) {
+		return nil
+	}
+	if r.AnySize {
+		w, h, err := ParseSize(size)
+		if err != nil {
+			return fieldErr("size", CodeInvalidValue,
+				"Invalid 'size': '%s'. Expected 'auto' or WIDTHxHEIGHT with both sides multiples of 8 between 8 and %d.",
+				size, MaxSide)
+		}
+		if w%8 != 0 || h%8 != 0 {
+			return fieldErr("size", CodeInvalidValue,
+				"Invalid 'size': '%s'. Both sides must be multiples of 8.", size)
+		}
+		return nil
+	}
+	return fieldErr("size", CodeInvalidValue, "Invalid 'size': '%s'. Supported values for %s are: %s.",
+		size, r.Family, quoteList(r.Sizes))
+}
+
+// checkEnum accepts "" (omitted) and the listed values; a field the family
+// does not have at all is unsupported_parameter.
+func checkEnum(param, value string, allowed []string, f Family) error {
+	if value == "" || slices.Contains(allowed, value) {
+		return nil
+	}
+	if allowed == nil {
+		return unsupported(param, f)
+	}
+	return fieldErr(param, CodeInvalidValue, "Invalid value for '%s': '%s'. Supported values are: %s.",
+		param, value, quoteList(allowed))
+}
+
+func unsupported(param string, f Family) error {
+	return fieldErr(param, CodeUnsupportedParameter,
+		"Unsupported parameter: '%s' is not supported with model %s.", param, f)
+}
+
+func checkCompression(req ImageGenerationRequest, r Rules) error {
+	if req.OutputCompression == nil {
+		return nil
+	}
+	if !r.Compression {
+		return unsupported("output_compression", r.Family)
+	}
+	if req.OutputFormat != OutputFormatJPEG && req.OutputFormat != OutputFormatWEBP {
+		return fieldErr("output_compression", CodeInvalidValue,
+			"Invalid 'output_compression': only supported with output_format 'jpeg' or 'webp'.")
+	}
+	return checkRange("output_compression", req.OutputCompression, 0, 100)
+}
+
+func checkStreaming(req ImageGenerationRequest, r Rules) error {
+	if req.Stream != nil && !r.Streaming {
+		return unsupported("stream", r.Family)
+	}
+	if req.PartialImages == nil {
+		return nil
+	}
+	if !r.Streaming {
+		return unsupported("partial_images", r.Family)
+	}
+	return checkRange("partial_images", req.PartialImages, 0, MaxPartialImages)
+}
+
+func checkSeed(seed *uint64) error {
+	if seed != nil && *seed > MaxSeed {
+		return fieldErr("seed", CodeIntegerAboveMax,
+			"Invalid 'seed': integer above maximum value. Expected a value <= %d, but got %d instead.", uint64(MaxSeed), *seed)
+	}
+	return nil
+}
+
+// checkGuidance only refuses what no model could use; the pipeline checks
+// the model's own range.
+func checkGuidance(g *float64) error {
+	if g != nil && (math.IsNaN(*g) || *g < 0) {
+		return fieldErr("guidance_scale", CodeInvalidValue,
+			"Invalid 'guidance_scale': expected a number >= 0, but got %v instead.", *g)
+	}
+	return nil
+}
+
+func quoteList(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = fmt.Sprintf("'%s'", v)
+	}
+	return strings.Join(quoted, ", ")
+}

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/sd"
+)
+
+// fakeGenerator stands in for the models registry: it validates like the
+// pipeline does, optionally waits (honouring ctx) through a real
+// models.Queue, and draws a picture determined by the seed.
+type fakeGenerator struct {
+	models []models.Info
+	queue  *models.Queue // nil: no queue
+
+	delay     atomic.Int64 // nanoseconds per request, while holding the worker
+	calls     atomic.Int32 // Generate calls
+	runs      atomic.Int32 // jobs that reached the worker
+	cancelled atomic.Int32 // jobs whose ctx ended while they ran
+	genNanos  atomic.Int64 // time spent inside Generate
+	mu        sync.Mutex
+	last      sd.Request
+	err       error // returned instead of generating, when set
+	ready     error // returned by Ready
+}
+
+// Interface guard.
+var _ Generator = (*fakeGenerator)(nil)
+
+func newFakeGenerator() *fakeGenerator {
+	return &fakeGenerator{models: []models.Info{
+		{ID: "sd-tiny", Created: time.Unix(1700000000, 0), NativeWidth: 64, NativeHeight: 64,
+			DefaultSteps: 20, DefaultGuidance: 7.5, Scheduler: "euler"},
+		{ID: "sd-turbo", Created: time.Unix(1700000100, 0), NativeWidth: 128, NativeHeight: 96,
+			DefaultSteps: 4, DefaultGuidance: 0, Scheduler: "euler-a"},
+	}}
+}
+
+func (f *fakeGenerator) Models() []models.Info { return f.models }
+
+func (f *fakeGenerator) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready
+}
+
+// fail makes Generate return err (after validation); nil restores it.
+func (f *fakeGenerator) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeGenerator) setReady(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ready = err
+}
+
+func (f *fakeGenerator) lastRequest() sd.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+// fakeSchedulers are the scheduler names the fake pipeline knows.
+var fakeSchedulers = []string{"", "euler", "euler-a", "ddim", "dpm++"}
+
+func (f *fakeGenerator) setDelay(d time.Duration) { f.delay.Store(int64(d)) }
+
+func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Request) (sd.Result, error) {
+	f.calls.Add(1)
+	defer func(start time.Time) { f.genNanos.Add(int64(time.Since(start))) }(time.Now())
+	f.mu.Lock()
+	f.last = req
+	failure := f.err
+	f.mu.Unlock()
+	var info *models.Info
+	for i := range f.models {
+		if f.models[i].ID == modelID {
+			info = &f.models[i]
+		}
+	}
+	if info == nil {
+		return sd.Result{}, fmt.Errorf("load %q: %w", modelID, models.ErrModelNotFound)
+	}
+	if err := fakeValidate(req); err != nil {
+		return sd.Result{}, err
+	}
+	if failure != nil {
+		return sd.Result{}, failure
+	}
+	w, h := req.Width, req.Height
+	if w == 0 {
+		w, h = info.NativeWidth, info.NativeHeight
+	}
+	n := max(req.N, 1)
+	start := time.Now()
+	var images []sd.Image
+	work := func(ctx context.Context) error {
+		f.runs.Add(1)
+		if d := time.Duration(f.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				f.cancelled.Add(1)
+				return ctx.Err()
+			}
+		}
+		for i := range n {
+			images = append(images, sd.Image{Image: drawSeed(w, h, req.Seed+uint64(i)), Seed: req.Seed + uint64(i)})
+		}
+		return nil
+	}
+	var err error
+	if f.queue != nil {
+		err = f.queue.Do(ctx, work)
+	} else {
+		err = work(ctx)
+	}
+	if err != nil {
+		return sd.Result{}, err
+	}
+	steps := req.Steps
+	if steps == 0 {
+		steps = info.DefaultSteps
+	}
+	return sd.Result{
+		Images: images, Prompt: truncateWords(req.Prompt, 75), Truncated: len(strings.Fields(req.Prompt)) > 75,
+		Width: w, Height: h, Steps: steps, Guidance: req.Guidance, Scheduler: req.Scheduler,
+		Total: max(time.Since(start), time.Microsecond),
+	}, nil
+}
+
+// fakeValidate mirrors the pipeline's own checks that the API layer leaves
+// to it.
+func fakeValidate(req sd.Request) error {
+	switch {
+	case req.Width%8 != 0 || req.Height%8 != 0 || req.Width > 2048 || req.Height > 2048:
+		return &sd.ParamError{Param: "size", Message: fmt.Sprintf("%dx%d is not supported by this model", req.Width, req.Height)}
+	case req.Steps < 0 || req.Steps > 150:
+		return &sd.ParamError{Param: "steps", Message: "must be 1..150"}
+	case req.HasGuidance && req.Guidance > 30:
+		return &sd.ParamError{Param: "guidance_scale", Message: "must be at most 30"}
+	}
+	for _, s := range fakeSchedulers {
+		if s == req.Scheduler {
+			return nil
+		}
+	}
+	return &sd.ParamError{Param: "scheduler", Message: fmt.Sprintf("unknown scheduler %q", req.Scheduler)}
+}
+
+func truncateWords(s string, n int) string {
+	words := strings.Fields(s)
+	if len(words) > n {
+		words = words[:n]
+	}
+	return strings.Join(words, " ")
+}
+
+// drawSeed paints a pattern that depends on every bit of the seed.
+func drawSeed(w, h int, seed uint64) *image.RGBA {
+	x := seed
+	next := func() uint64 { // splitmix64
+		x += 0x9e3779b97f4a7c15
+		z := x
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		return z ^ (z >> 31)
+	}
+	a, b, period := next(), next(), int(next()%13)+3
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for py := range h {
+		for px := range w {
+			c := a
+			if (px/period+py/period)%2 == 0 {
+				c = b
+			}
+			img.SetRGBA(px, py, color.RGBA{uint8(c), uint8(c >> 8), uint8(c>>16) ^ uint8(px*255/max(w-1, 1)), 255})
+		}
+	}
+	return img
+}
+
+// startServer serves gen on a real loopback listener. The contract tests
+// take any Generator, so they can run against the real pipeline too.
+func startServer(t testing.TB, gen Generator, opts ...func(*Options)) *httptest.Server {
+	t.Helper()
+	var o Options
+	for _, apply := range opts {
+		apply(&o)
+	}
+	s, err := New(gen, o)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	return ts
+}

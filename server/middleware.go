@@ -1,0 +1,123 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+const (
+	headerRequestID = "X-Request-Id"
+	ctxRequestID    = "sdgate.request_id"
+	maxRequestIDLen = 128
+)
+
+// requestIDMiddleware keeps a sane incoming X-Request-Id or makes one, and
+// echoes it on the response.
+func requestIDMiddleware(c *gin.Context) {
+	id := c.GetHeader(headerRequestID)
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	c.Set(ctxRequestID, id)
+	c.Header(headerRequestID, id)
+	c.Next()
+}
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// validRequestID accepts ids made of characters safe in logs and headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '-' || r == '_' || r == '.' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// accessLog writes one slog line per request and feeds the HTTP metrics.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	took := time.Since(start)
+	status := c.Writer.Status()
+	route := routeLabel(c)
+	s.metrics.observeRequest(route, c.Request.Method, status, took)
+
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID(c)),
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Int("bytes", max(c.Writer.Size(), 0)),
+		slog.Duration("duration", took),
+		slog.String("client", c.ClientIP()),
+	}
+	if len(c.Errors) > 0 {
+		attrs = append(attrs, slog.String("err", c.Errors.Last().Err.Error()))
+	}
+	level := slog.LevelInfo
+	if status >= 500 && status != StatusClientClosedRequest {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// routeLabel is the matched route template, so metrics stay bounded.
+func routeLabel(c *gin.Context) string {
+	if p := c.FullPath(); p != "" {
+		return p
+	}
+	return "unmatched"
+}
+
+// recovery turns a panic into a logged 500 in the envelope.
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler { // the client is gone; net/http handles it
+			panic(p)
+		}
+		s.log.Error("panic while serving", "request_id", requestID(c), "panic", fmt.Sprint(p),
+			"stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		s.writeError(c, fmt.Errorf("panic: %v", p))
+	}()
+	c.Next()
+}
+
+// bodyLimit refuses declared-too-large bodies at once and caps the rest
+// while they are read (the handler's read error becomes 413).
+func (s *Server) bodyLimit(c *gin.Context) {
+	if c.Request.ContentLength > s.opts.BodyLimit {
+		s.writeError(c, &http.MaxBytesError{Limit: s.opts.BodyLimit})
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.BodyLimit)
+	c.Next()
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/compat"
+)
+
+// routes is the whole HTTP surface of sdgate in one place.
+//
+//	POST /v1/images/generations     OpenAI: create images from a prompt
+//	GET  /v1/models                 OpenAI: local models and aliases
+//	GET  /v1/models/:model          OpenAI: one of them
+//	GET  /v1/files/images/:name     images of response_format=url (expiring)
+//	GET  /healthz                   the process is alive
+//	GET  /readyz                    the default model can run
+//	GET  /metrics                   Prometheus text format
+//	GET  /openapi.json              OpenAPI 3 document of this list
+//	GET  /docs                      that document as an offline HTML page
+//
+// Anything else is a 404 in OpenAI's envelope.
+func (s *Server) routes() (*gin.Engine, error) {
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	if err := r.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("%w: trusted proxies: %w", ErrBadOptions, err)
+	}
+
+	r.Use(requestIDMiddleware, s.accessLog, s.recovery, s.bodyLimit)
+
+	// Operational endpoints stay outside the auth seam: probes and scrapers
+	// carry no API key.
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.handle(s.readyz))
+	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	r.GET("/openapi.json", s.openAPIDocument)
+	r.GET("/docs", s.handle(s.docsPage))
+	// Image URLs are unguessable capabilities, fetched by browsers without keys.
+	r.GET("/v1/files/images/:name", s.handle(s.getImageFile))
+
+	api := r.Group("/v1", s.opts.Middleware...)
+	api.POST("/images/generations", s.handle(s.createImage))
+	api.GET("/models", s.handle(s.listModels))
+	api.GET("/models/:model", s.handle(s.getModel))
+
+	r.NoRoute(s.handle(func(c *gin.Context) error {
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest,
+			message: fmt.Sprintf("Invalid URL (%s %s)", c.Request.Method, c.Request.URL.Path)}
+	}))
+	return r, nil
+}

@@ -1,0 +1,36 @@
+package server
+
+import "unicode"
+
+// clipContext is CLIP's sequence length: start token, 75 text tokens, end.
+const clipContext = 77
+
+// estimateCLIPTokens approximates the CLIP token count of text when no
+// tokenizer is wired in (Options.CountTokens): one token per piece CLIP's
+// pre-tokenizer splits off (a run of letters, a single digit, a run of
+// other symbols), plus the start and end tokens, capped at the context.
+// BPE splits long or rare words further, so this is a lower bound.
+func estimateCLIPTokens(text string) int {
+	pieces := 0
+	prev := ' ' // class of the previous rune: 'L' letter, 'S' symbol, ' ' space
+	for _, r := range text {
+		switch {
+		case unicode.IsSpace(r):
+			prev = ' '
+		case unicode.IsNumber(r):
+			pieces++
+			prev = 'N'
+		case unicode.IsLetter(r):
+			if prev != 'L' {
+				pieces++
+			}
+			prev = 'L'
+		default:
+			if prev != 'S' {
+				pieces++
+			}
+			prev = 'S'
+		}
+	}
+	return min(pieces+2, clipContext)
+}
