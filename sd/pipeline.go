@@ -15,10 +15,17 @@ import (
 const (
 	MaxSteps    = 150
 	MaxImages   = 16
-	MinSide     = 64
-	MaxSide     = 2048
 	MaxGuidance = 30
 )
+
+// SideLimits are the smallest and largest image side a model accepts: from
+// an eighth of its native size (one latent pixel at least) to four times
+// it. SD degrades well before either end, but inside them it runs.
+func (s Spec) SideLimits() (lo, hi int) {
+	lo = max(8, min(s.NativeWidth, s.NativeHeight)/8/8*8)
+	hi = 4 * max(s.NativeWidth, s.NativeHeight)
+	return lo, hi
+}
 
 // job is a Request with every default filled in and validated.
 type job struct {
@@ -42,9 +49,10 @@ func (m *Model) resolve(req Request) (job, error) {
 			j.Width, j.Height = j.InitImage.Bounds().Dx(), j.InitImage.Bounds().Dy()
 		}
 	}
+	lo, hi := m.Spec.SideLimits()
 	for _, side := range []int{j.Width, j.Height} {
-		if side%8 != 0 || side < MinSide || side > MaxSide {
-			return j, paramErr("size", "%dx%d: each side must be a multiple of 8 between %d and %d", j.Width, j.Height, MinSide, MaxSide)
+		if side%8 != 0 || side < lo || side > hi {
+			return j, paramErr("size", "%dx%d: each side must be a multiple of 8 between %d and %d for this model", j.Width, j.Height, lo, hi)
 		}
 	}
 	if j.Steps == 0 {

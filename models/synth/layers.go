@@ -143,9 +143,28 @@ type norms struct {
 // upsample is nearest-neighbour x2 followed by a 3x3 conv.
 func (b *builder) upsample(x, name string, c int64) string {
 	scales := b.floats(dtFloat, []int64{4}, 1, 1, 2, 2)
-	h := b.op("Resize", []string{x, "", scales},
+	return b.conv(b.resizeNearest(x, scales, ""), name, c, c, 3, 1)
+}
+
+// upsampleTo is the UNet's upsampler: nearest-neighbour to the spatial size
+// of the skip connection it meets next, then a 3x3 conv. diffusers passes
+// that size (forward_upsample_size) so latents whose sides are not a
+// multiple of 2^levels (e.g. 88x48 pixels -> 11x6) still line up.
+func (b *builder) upsampleTo(x, like, name string, c int64) string {
+	xShape, likeShape := b.op("Shape", []string{x}), b.op("Shape", []string{like})
+	nc := b.op("Slice", []string{xShape, b.ints(0), b.ints(2)})
+	hw := b.op("Slice", []string{likeShape, b.ints(2), b.ints(4)})
+	sizes := b.op("Concat", []string{nc, hw}, attrI("axis", 0))
+	return b.conv(b.resizeNearest(x, "", sizes), name, c, c, 3, 1)
+}
+
+func (b *builder) resizeNearest(x, scales, sizes string) string {
+	inputs := []string{x, "", scales}
+	if sizes != "" {
+		inputs = append(inputs, sizes)
+	}
+	return b.op("Resize", inputs,
 		attrS("mode", "nearest"),
 		attrS("coordinate_transformation_mode", "asymmetric"),
 		attrS("nearest_mode", "floor"))
-	return b.conv(h, name, c, c, 3, 1)
 }

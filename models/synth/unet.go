@@ -82,7 +82,7 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 			cur = ch
 		}
 		if i != last {
-			h = b.upsample(h, join("up_blocks", i, "upsamplers.0.conv"), ch)
+			h = b.upsampleTo(h, skips[len(skips)-1].value, join("up_blocks", i, "upsamplers.0.conv"), ch)
 		}
 	}
 

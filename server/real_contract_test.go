@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/models/synth"
+	"github.com/sdgate/sdgate/sd"
+)
+
+// The contract tests again, against the real pipeline: a tiny synthetic SD
+// model on ONNX Runtime behind the real models.Registry and GPU queue.
+
+var (
+	realOnce sync.Once
+	realReg  *models.Registry
+	realErr  error
+	realDir  string
+	realRT   *sd.Runtime
+)
+
+func realGenerator(t *testing.T) *models.Registry {
+	t.Helper()
+	wd, _ := os.Getwd()
+	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
+	if err != nil {
+		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
+	}
+	realOnce.Do(func() {
+		if realRT, realErr = sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"}); realErr != nil {
+			return
+		}
+		if realDir, realErr = os.MkdirTemp("", "sdgate-server-real-"); realErr != nil {
+			return
+		}
+		if _, realErr = synth.Write(context.Background(), filepath.Join(realDir, "tiny"), synth.Options{Preset: "tiny"}, nil); realErr != nil {
+			return
+		}
+		realReg, realErr = models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: realDir, QueueSize: 8, KeepAlive: -1})
+	})
+	if realErr != nil {
+		t.Fatal(realErr)
+	}
+	return realReg
+}
+
+// closeRealGenerator runs from TestMain after every test.
+func closeRealGenerator() {
+	if realReg != nil {
+		realReg.Close(context.Background())
+	}
+	if realRT != nil {
+		realRT.Close()
+	}
+	if realDir != "" {
+		os.RemoveAll(realDir)
+	}
+}
+
+func TestContractGoOpenAIRealPipeline(t *testing.T) {
+	runGoOpenAIContract(t, realGenerator(t))
+}
+
+func TestContractNodeSDKRealPipeline(t *testing.T) {
+	runNodeContract(t, realGenerator(t))
+}
