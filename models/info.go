@@ -22,6 +22,7 @@ var (
 type Info struct {
 	ID              string
 	DisplayName     string // from sdgate.json; "" = the id
+	Dir             string // the model's folder
 	Created         time.Time
 	NativeWidth     int
 	NativeHeight    int

@@ -67,6 +67,7 @@ type Registry struct {
 	broken  []Broken
 
 	loads, unloads, loadNanos atomic.Uint64
+	closed                    atomic.Bool
 	stop                      chan struct{}
 	janitorDone               chan struct{}
 }
@@ -201,7 +202,7 @@ func (r *Registry) open(id, path string) (*entry, error) {
 	}
 	s := m.Spec
 	info := Info{
-		ID: id, DisplayName: fs.DisplayName, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
+		ID: id, DisplayName: fs.DisplayName, Dir: path, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
 		DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
 		Inpainting: s.Inpainting, CanEncode: s.CanEncode, Aliases: fs.Aliases,
 		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
@@ -431,8 +432,11 @@ func (r *Registry) unloadIdle(now time.Time) {
 func (r *Registry) QueueDepth() int { return r.queue.Depth() }
 
 // Close stops the worker (finishing or cancelling work within ctx) and
-// unloads every model.
+// unloads every model. Later calls do nothing.
 func (r *Registry) Close(ctx context.Context) error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	close(r.stop)
 	<-r.janitorDone
 	errs := []error{r.queue.Close(ctx)}
@@ -443,4 +447,15 @@ func (r *Registry) Close(ctx context.Context) error {
 		errs = append(errs, e.model.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// CountTokens counts text's CLIP tokens with the default model's tokenizer.
+func (r *Registry) CountTokens(text string) int {
+	r.mu.Lock()
+	e, ok := r.entries[r.defID]
+	r.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return e.model.Tokens(text)
 }

@@ -339,3 +339,7 @@ func (m *Model) closeSessions() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Tokens counts the CLIP tokens text encodes to, start and end included and
+// before truncation (usage figures).
+func (m *Model) Tokens(text string) int { return len(m.tokenizer.Encode(text)) }

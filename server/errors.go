@@ -74,6 +74,9 @@ func (s *Server) classify(c *gin.Context, err error) *httpError {
 		full     *models.QueueFullError
 		missing  *modelNotFoundError
 	)
+	if e := classifyAuth(c, err); e != nil {
+		return e
+	}
 	switch {
 	case errors.As(err, &he):
 		return he

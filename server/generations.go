@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -41,19 +40,12 @@ func (s *Server) createImage(c *gin.Context) error {
 		return err
 	}
 
-	res, err := s.gen.Generate(c.Request.Context(), t.ModelID, plan.SD)
+	out, err := s.produce(c, imageJob{Endpoint: "generations", Target: t, Plan: plan})
 	if err != nil {
 		return err
 	}
-	if len(res.Images) != plan.SD.N {
-		return fmt.Errorf("generator returned %d images for n=%d", len(res.Images), plan.SD.N)
-	}
-	s.metrics.observeGeneration(t.ModelID, res)
-
-	payloads, err := s.deliver(c.Request, plan, res)
-	if err != nil {
-		return err
-	}
+	res := out.result
+	payloads := s.deliver(c.Request, plan, out.images)
 	textTokens := s.textTokens(req, res)
 	if plan.Stream {
 		return s.streamImages(c, plan, res, payloads, textTokens)
@@ -75,30 +67,6 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	return body, nil
-}
-
-// deliver resizes each image to the asked size, encodes it, and either
-// stores it behind a URL or base64-encodes it.
-func (s *Server) deliver(r *http.Request, plan GenerationPlan, res sd.Result) ([]imagePayload, error) {
-	enc := newImageEncoder()
-	payloads := make([]imagePayload, len(res.Images))
-	for i, img := range res.Images {
-		if img.Image == nil {
-			return nil, fmt.Errorf("generator returned no pixels for image %d", i)
-		}
-		data, err := enc.encode(resizeRGBA(img.Image, plan.Width, plan.Height), plan.OutputFormat, plan.Compression)
-		if err != nil {
-			return nil, err
-		}
-		if plan.ResponseFormat == compat.ResponseFormatURL {
-			name, _ := s.store.put(data, contentTypes[plan.OutputFormat], plan.OutputFormat)
-			payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
-		} else {
-			payloads[i].B64 = base64.StdEncoding.EncodeToString(data)
-		}
-	}
-	s.metrics.images.Add(float64(len(payloads)))
-	return payloads, nil
 }
 
 // textTokens counts the CLIP tokens that conditioned the images: the

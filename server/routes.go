@@ -14,6 +14,10 @@ import (
 //	POST /v1/images/generations     OpenAI: create images from a prompt
 //	GET  /v1/models                 OpenAI: local models and aliases
 //	GET  /v1/models/:model          OpenAI: one of them
+//	GET  /v1/usage                  the caller's usage by day (admins: any key's)
+//	GET  /v1/admin/keys             admin: list API keys (never their secrets)
+//	POST /v1/admin/keys             admin: create a key (its secret is shown once)
+//	DELETE /v1/admin/keys/:id       admin: revoke a key
 //	GET  /v1/files/images/:name     images of response_format=url (expiring)
 //	GET  /healthz                   the process is alive
 //	GET  /readyz                    the default model can run
@@ -43,10 +47,18 @@ func (s *Server) routes() (*gin.Engine, error) {
 	// Image URLs are unguessable capabilities, fetched by browsers without keys.
 	r.GET("/v1/files/images/:name", s.handle(s.getImageFile))
 
-	api := r.Group("/v1", s.opts.Middleware...)
+	mw := s.opts.Middleware
+	if s.opts.Gate != nil && !s.opts.NoAuth {
+		mw = append([]gin.HandlerFunc{s.authenticate}, mw...)
+	}
+	api := r.Group("/v1", mw...)
 	api.POST("/images/generations", s.handle(s.createImage))
 	api.GET("/models", s.handle(s.listModels))
 	api.GET("/models/:model", s.handle(s.getModel))
+	api.GET("/usage", s.handle(s.usage))
+	api.GET("/admin/keys", s.handle(s.listKeys))
+	api.POST("/admin/keys", s.handle(s.createKey))
+	api.DELETE("/admin/keys/:id", s.handle(s.revokeKey))
 
 	r.NoRoute(s.handle(func(c *gin.Context) error {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest,

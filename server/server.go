@@ -15,6 +15,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd"
@@ -76,6 +78,22 @@ type Options struct {
 	TrustedProxies []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Gate authenticates API keys, applies their rate limits and quotas and
+	// meters every image request; nil serves everyone and meters nothing.
+	Gate *auth.Gate
+	// Cache is the result cache in front of the GPU; nil caches nothing.
+	Cache *cache.Cache
+	// Engine names what computes the pixels (build, device, precision) for
+	// cache keys shared between instances, e.g. "ort-1.30/cuda/fp16".
+	Engine string
+	// ModelDigest fingerprints a model's files for cache keys; nil: the id only.
+	ModelDigest func(id string) string
+	// NoAuth serves without API keys; with a Gate, requests are still
+	// metered (without a key).
+	NoAuth bool
+	// ModelStats reports model loads and unloads for /metrics; nil: none.
+	ModelStats func() models.Stats
 }
 
 // Defaults.
@@ -125,6 +143,7 @@ func New(gen Generator, opts Options) (*Server, error) {
 		metrics: newMetrics(opts.QueueDepth, store.stats),
 		docs:    docs,
 	}
+	s.metrics.registerSources(opts.Cache, opts.ModelStats)
 	engine, err := s.routes()
 	if err != nil {
 		s.store.close()

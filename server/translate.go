@@ -21,6 +21,7 @@ type GenerationPlan struct {
 	Background     string // echoed background (always opaque)
 
 	RevisedPrompt bool // dall-e-3 answers revised_prompt
+	ExplicitSeed  bool // the client chose the seed: the result is deterministic (cacheable)
 	Usage         bool // GPT-like families answer usage and echo fields
 	Stream        bool
 }
@@ -88,6 +89,7 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 		n = *req.N
 	}
 	if req.Seed != nil {
+		plan.ExplicitSeed = true
 		seed = *req.Seed
 	}
 	plan.SD = sd.Request{

@@ -111,7 +111,7 @@ func TestFromGenerationRequest(t *testing.T) {
 				SD: sd.Request{Prompt: "p", NegativePrompt: "n", Width: 640, Height: 360, Steps: 9, Guidance: 0,
 					HasGuidance: true, Scheduler: "ddim", Seed: 7, HasSeed: true, N: 1},
 				Width: 640, Height: 360, ResponseFormat: "url", OutputFormat: "webp", Compression: 100,
-				Quality: "low", Background: "opaque", Usage: true,
+				Quality: "low", Background: "opaque", Usage: true, ExplicitSeed: true,
 			},
 		},
 		{

@@ -147,10 +147,22 @@ func TestServeAnswersAndDrains(t *testing.T) {
 	}
 	defer notify.Close()
 
+	data := t.TempDir()
+	var errOut bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--addr", addr, "--models", models, "--data", data}, mapEnv(nil), io.Discard, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "keys create") {
+		t.Fatalf("serve without any key: %v, want a refusal saying how to create one", err)
+	}
+	var keyOut bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "create", "--name", "test", "--data", data}, mapEnv(nil), &keyOut, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(keyOut.String())
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--models", models, "--data", t.TempDir(), "--log-level", "warn"},
+		done <- run(ctx, []string{"serve", "--addr", addr, "--models", models, "--data", data, "--log-level", "warn"},
 			mapEnv(map[string]string{"NOTIFY_SOCKET": sock}), io.Discard, io.Discard)
 	}()
 	buf := make([]byte, 64)
@@ -160,9 +172,24 @@ func TestServeAnswersAndDrains(t *testing.T) {
 		t.Fatalf("sd_notify: %q, %v", buf[:n], err)
 	}
 	body := `{"model":"gpt-image-1","prompt":"a cat","size":"1024x1024","seed":3,"steps":2}`
-	resp, err := http.Post("http://"+addr+"/v1/images/generations", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	post := func(key string) *http.Response {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/images/generations", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := post(""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no key: status %d, want 401", resp.StatusCode)
+	}
+	resp := post(key)
+	if resp.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("X-Cache = %q on the first request", resp.Header.Get("X-Cache"))
 	}
 	var out struct {
 		Data []struct {
@@ -174,6 +201,11 @@ func TestServeAnswersAndDrains(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(out.Data) != 1 || out.Data[0].Seed != 3 || out.Data[0].B64 == "" {
 		t.Fatalf("status %d, body %+v", resp.StatusCode, out)
+	}
+	again := post(key)
+	again.Body.Close()
+	if again.Header.Get("X-Cache") != "HIT" {
+		t.Errorf("X-Cache = %q on the repeat of a seeded request", again.Header.Get("X-Cache"))
 	}
 	cancel()
 	select {

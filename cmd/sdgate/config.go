@@ -68,7 +68,7 @@ func parseWithConfig(fs *flag.FlagSet, args []string, getenv env) error {
 }
 
 // secretFlags are masked by --print-config.
-var secretFlags = map[string]bool{"api-keys": true}
+var secretFlags = map[string]bool{"api-keys": true, "cache-redis": true}
 
 // printConfig writes the effective value of every flag, secrets masked.
 func printConfig(w io.Writer, fs *flag.FlagSet) {

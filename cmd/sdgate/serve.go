@@ -12,9 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/server"
 )
@@ -38,6 +41,12 @@ type serveFlags struct {
 	logFormat    string
 	logLevel     string
 	printConfig  bool
+	noAuth       bool
+	apiKeys      string
+	cacheBytes   int64
+	promptCache  bool
+	cacheRedis   string
+	cacheTTL     time.Duration
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -59,6 +68,12 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (secrets masked) and exit")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "serve without API keys (requests are still metered)")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "extra keys, [NAME:]sk-...[:admin] separated by commas (SDGATE_API_KEYS)")
+	fs.Int64Var(&f.cacheBytes, "cache-bytes", 0, "result cache size in bytes (0: 1/8 of RAM, at most 8 GiB; -1: no cache)")
+	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
+	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
+	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -74,6 +89,95 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// openGate opens the key store in the data dir. Without any usable key,
+// serve refuses to start unless --no-auth says so.
+func openGate(ctx context.Context, f serveFlags, getenv env) (*auth.Gate, func(), error) {
+	store, err := auth.OpenDataDir(ctx, f.dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeStore := func() { store.Close() }
+	gate, err := auth.New(store, auth.Options{})
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	if err := gate.AddStaticKeys(f.apiKeys); err != nil {
+		closeStore()
+		return nil, nil, fmt.Errorf("--api-keys / SDGATE_API_KEYS: %w", err)
+	}
+	n, err := gate.CountKeys(ctx)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	if n == 0 && !f.noAuth {
+		closeStore()
+		return nil, nil, fmt.Errorf("no API key is configured: create one with `sdgate keys create --name NAME --data %s` "+
+			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", f.dataDir)
+	}
+	return gate, closeStore, nil
+}
+
+// openCache builds the result cache: in memory by default, in Redis when
+// --cache-redis names one; nil with --cache-bytes -1.
+func openCache(f serveFlags, logger *slog.Logger) (*cache.Cache, error) {
+	var store cache.Store
+	switch {
+	case f.cacheRedis != "":
+		r, err := cache.NewRedis(cache.RedisOptions{URL: f.cacheRedis, TTL: f.cacheTTL})
+		if err != nil {
+			return nil, fmt.Errorf("--cache-redis: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("--cache-redis %s: %w", f.cacheRedis, err)
+		}
+		store = r
+	case f.cacheBytes < 0:
+		return nil, nil
+	default:
+		size := f.cacheBytes
+		if size == 0 {
+			size = cache.DefaultMaxBytes()
+		}
+		m, err := cache.NewMemory(size)
+		if err != nil {
+			return nil, err
+		}
+		store = m
+	}
+	return cache.New(store, cache.Options{PromptCaching: f.promptCache, Logger: logger})
+}
+
+// modelDigests fingerprints each model folder once (per folder version)
+// for cache keys; a model that cannot be read gets its id alone.
+func modelDigests(reg *models.Registry, logger *slog.Logger) func(id string) string {
+	var mu sync.Mutex
+	known := map[string]string{}
+	return func(id string) string {
+		for _, m := range reg.Models() {
+			if m.ID != id {
+				continue
+			}
+			version := m.Dir + "@" + m.Created.String()
+			mu.Lock()
+			defer mu.Unlock()
+			if d, ok := known[version]; ok {
+				return d
+			}
+			d, err := cache.ModelDigest(m.Dir)
+			if err != nil {
+				logger.Warn("model digest", "id", id, "err", err)
+			}
+			known[version] = d
+			return d
+		}
+		return ""
+	}
 }
 
 func parseAliases(s string) (map[string]string, error) {
@@ -148,19 +252,31 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			}
 		}
 	}
+	defer reg.Close(context.Background())
+	gate, closeGate, err := openGate(ctx, f, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeGate()
+	resultCache, err := openCache(f, logger)
+	if err != nil {
+		return err
+	}
+	dev, _ := rt.Device()
 	srv, err := server.New(reg, server.Options{
 		Aliases: aliases, DefaultModel: reg.DefaultModel(), PublicURL: f.publicURL,
 		ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger, QueueDepth: reg.QueueDepth,
+		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, ModelStats: reg.Stats,
+		Engine: "ort-" + rt.Version() + "/" + dev.String(), ModelDigest: modelDigests(reg, logger),
+		CountTokens: reg.CountTokens,
 	})
 	if err != nil {
-		reg.Close(context.Background())
 		return err
 	}
 	defer srv.Close()
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		reg.Close(context.Background())
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -184,7 +300,6 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			}
 			continue
 		case err := <-serveErr:
-			reg.Close(context.Background())
 			return err
 		case <-ctx.Done():
 		}

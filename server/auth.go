@@ -1,0 +1,227 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/compat"
+)
+
+// keyContextKey holds the caller's *auth.Key in the gin context.
+const keyContextKey = "sdgate.key"
+
+// authenticate is the /v1 middleware when a Gate is configured: it resolves
+// the key from Authorization: Bearer (or Azure's api-key header) and puts
+// the key's current rate-limit headers on the response, whatever follows.
+func (s *Server) authenticate(c *gin.Context) {
+	key, err := s.opts.Gate.Authenticate(c.Request.Context(), c.GetHeader("Authorization"), c.GetHeader("api-key"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Set(keyContextKey, key)
+	s.opts.Gate.RateHeaders(key).Apply(c.Header)
+	c.Next()
+}
+
+// callerKey is the authenticated key, nil when auth is off.
+func callerKey(c *gin.Context) *auth.Key {
+	if v, ok := c.Get(keyContextKey); ok {
+		k, _ := v.(*auth.Key)
+		return k
+	}
+	return nil
+}
+
+// classifyAuth maps the auth package's errors to OpenAI's answers; nil when
+// err is not one of them.
+func classifyAuth(c *gin.Context, err error) *httpError {
+	var (
+		ke *auth.KeyError
+		me *auth.ModelError
+		rl *auth.RateLimitError
+		qe *auth.QuotaError
+	)
+	switch {
+	case errors.As(err, &ke):
+		return &httpError{status: http.StatusUnauthorized, typ: compat.TypeInvalidRequest, code: "invalid_api_key", message: ke.Error()}
+	case errors.As(err, &me):
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, param: "model", code: "model_not_found", message: me.Error()}
+	case errors.As(err, &rl):
+		if rl.TooLarge {
+			c.Header("X-Should-Retry", "false")
+		} else {
+			setRetryHeaders(c, rl.RetryAfter)
+		}
+		return &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded", message: rl.Error()}
+	case errors.As(err, &qe):
+		c.Header("X-Should-Retry", "false")
+		return &httpError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota", message: qe.Error()}
+	case errors.Is(err, auth.ErrNotAdmin):
+		return &httpError{status: http.StatusForbidden, typ: compat.TypeInvalidRequest, code: "insufficient_permissions", message: err.Error()}
+	case errors.Is(err, auth.ErrKeyNotFound):
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, code: "key_not_found", message: err.Error()}
+	case errors.Is(err, auth.ErrInvalidKeySpec):
+		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest, code: compat.CodeInvalidValue, message: err.Error()}
+	case errors.Is(err, auth.ErrStaticKey):
+		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, message: err.Error()}
+	}
+	return nil
+}
+
+// usage is GET /v1/usage[?key_id=ID|*][&since=2026-11-01]: usage by day of
+// the caller's key; admin keys may name any key or "*" for all.
+func (s *Server) usage(c *gin.Context) error {
+	if s.opts.Gate == nil {
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "Usage is not recorded: this server runs without API keys."}
+	}
+	since := s.opts.Now().UTC().AddDate(0, 0, -30)
+	if v := c.Query("since"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return &compat.Error{Param: "since", Code: compat.CodeInvalidValue, Message: fmt.Sprintf("Invalid 'since': %q is not a date like 2026-11-01.", v)}
+		}
+		since = t
+	}
+	days, err := s.opts.Gate.Usage(c.Request.Context(), callerKey(c), c.Query("key_id"), since)
+	if err != nil {
+		return err
+	}
+	out := make([]usageDay, len(days))
+	for i, d := range days {
+		out[i] = usageDay{Object: "usage.day", Date: d.Day, KeyID: d.KeyID, Requests: d.Requests, Failed: d.Failed,
+			Cached: d.Cached, Images: d.Images, Pixels: d.Pixels, Steps: d.Steps, GPUSeconds: d.GPUSeconds}
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	return nil
+}
+
+type usageDay struct {
+	Object     string  `json:"object"`
+	Date       string  `json:"date"`
+	KeyID      string  `json:"key_id"`
+	Requests   int64   `json:"requests"`
+	Failed     int64   `json:"failed"`
+	Cached     int64   `json:"cached"`
+	Images     int64   `json:"images"`
+	Pixels     int64   `json:"pixels"`
+	Steps      int64   `json:"steps"`
+	GPUSeconds float64 `json:"gpu_seconds"`
+}
+
+// keyView is a key as the admin endpoints show it: never its secret.
+type keyView struct {
+	Object     string      `json:"object"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Hint       string      `json:"redacted_value"`
+	CreatedAt  int64       `json:"created_at"`
+	LastUsedAt *int64      `json:"last_used_at"`
+	ExpiresAt  *int64      `json:"expires_at"`
+	Revoked    bool        `json:"revoked"`
+	Admin      bool        `json:"admin"`
+	Models     []string    `json:"models"`
+	Limits     auth.Limits `json:"limits"`
+	Static     bool        `json:"static"`
+	Value      string      `json:"value,omitempty"` // only in the answer to create
+}
+
+func unixOrNil(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.Unix()
+	return &u
+}
+
+func viewKey(k *auth.Key) keyView {
+	models := k.Models
+	if models == nil {
+		models = []string{}
+	}
+	return keyView{Object: "api_key", ID: k.ID, Name: k.Name, Hint: k.Hint, CreatedAt: k.CreatedAt.Unix(),
+		LastUsedAt: unixOrNil(k.LastUsedAt), ExpiresAt: unixOrNil(k.ExpiresAt), Revoked: k.Revoked(),
+		Admin: k.Admin, Models: models, Limits: k.Limits, Static: k.Static}
+}
+
+// requireAdmin guards the admin endpoints.
+func (s *Server) requireAdmin(c *gin.Context) error {
+	if s.opts.Gate == nil {
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "Key administration is off: this server runs without API keys."}
+	}
+	return auth.RequireAdmin(callerKey(c))
+}
+
+// listKeys is GET /v1/admin/keys.
+func (s *Server) listKeys(c *gin.Context) error {
+	if err := s.requireAdmin(c); err != nil {
+		return err
+	}
+	keys, err := s.opts.Gate.ListKeys(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]keyView, len(keys))
+	for i := range keys {
+		out[i] = viewKey(&keys[i])
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	return nil
+}
+
+// createKeyRequest is the body of POST /v1/admin/keys.
+type createKeyRequest struct {
+	Name      string      `json:"name"`
+	Limits    auth.Limits `json:"limits"`
+	Models    []string    `json:"models"`
+	Admin     bool        `json:"admin"`
+	ExpiresAt *int64      `json:"expires_at"` // unix seconds
+}
+
+// createKey is POST /v1/admin/keys: the answer holds the key, once.
+func (s *Server) createKey(c *gin.Context) error {
+	if err := s.requireAdmin(c); err != nil {
+		return err
+	}
+	body, err := readJSONBody(c.Request)
+	if err != nil {
+		return err
+	}
+	var req createKeyRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest(fmt.Sprintf("We could not parse the JSON body of your request: %v", err))
+	}
+	spec := auth.KeySpec{Name: req.Name, Limits: req.Limits, Models: req.Models, Admin: req.Admin}
+	if req.ExpiresAt != nil {
+		spec.ExpiresAt = time.Unix(*req.ExpiresAt, 0)
+	}
+	secret, key, err := s.opts.Gate.CreateKey(c.Request.Context(), spec)
+	if err != nil {
+		return err
+	}
+	v := viewKey(key)
+	v.Value = secret
+	c.JSON(http.StatusCreated, v)
+	return nil
+}
+
+// revokeKey is DELETE /v1/admin/keys/:id.
+func (s *Server) revokeKey(c *gin.Context) error {
+	if err := s.requireAdmin(c); err != nil {
+		return err
+	}
+	if err := s.opts.Gate.RevokeKey(c.Request.Context(), c.Param("id")); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "api_key.deleted", "id": c.Param("id"), "deleted": true})
+	return nil
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/cache"
+)
+
+// authServer runs the fake generator behind a real Gate on a temp SQLite
+// store and returns the server and an admin key.
+func authServer(t *testing.T, extra ...func(*Options)) (*httptest.Server, *auth.Gate, string) {
+	t.Helper()
+	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	gate, err := auth.New(store, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "admin", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]func(*Options){func(o *Options) { o.Gate = gate }}, extra...)
+	return startServer(t, newFakeGenerator(), opts...), gate, admin
+}
+
+type apiAnswer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func call(t *testing.T, ts *httptest.Server, method, path, key, body string, headers ...string) apiAnswer {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	return apiAnswer{resp.StatusCode, resp.Header, m}
+}
+
+func errorOf(a apiAnswer) (typ, code, message string) {
+	e, _ := a.body["error"].(map[string]any)
+	typ, _ = e["type"].(string)
+	code, _ = e["code"].(string)
+	message, _ = e["message"].(string)
+	return
+}
+
+const genBody = `{"model":"sd-tiny","prompt":"a cat","n":2,"seed":1}`
+
+func TestAuthErrors(t *testing.T) {
+	ts, gate, admin := authServer(t)
+	ctx := context.Background()
+	limited, _, _ := gate.CreateKey(ctx, auth.KeySpec{Name: "limited", Limits: auth.Limits{RequestsPerMinute: 1, ImagesPerMinute: 100}})
+	quota, _, _ := gate.CreateKey(ctx, auth.KeySpec{Name: "quota", Limits: auth.Limits{ImageQuota: 3}})
+	models, _, _ := gate.CreateKey(ctx, auth.KeySpec{Name: "models", Models: []string{"sd-turbo"}})
+	revoked, rk, _ := gate.CreateKey(ctx, auth.KeySpec{Name: "revoked"})
+	gate.RevokeKey(ctx, rk.ID)
+
+	wrong := "sk-" + strings.Repeat("x", 43)
+	cases := []struct {
+		name       string
+		key        string
+		header     []string
+		status     int
+		typ, code  string
+		inMessage  string
+		wantHeader string
+	}{
+		{"missing key", "", nil, 401, "invalid_request_error", "invalid_api_key", "didn't provide an API key", ""},
+		{"wrong key, masked", wrong, nil, 401, "invalid_request_error", "invalid_api_key", "sk-xx***xxx", ""},
+		{"revoked", revoked, nil, 401, "invalid_request_error", "invalid_api_key", "revoked", ""},
+		{"azure api-key header", "", []string{"api-key", admin}, 200, "", "", "", "X-Cache"},
+		{"model not allowed", models, nil, 404, "invalid_request_error", "model_not_found", "sd-tiny", ""},
+		{"quota", quota, nil, 200, "", "", "", ""},
+		{"quota exhausted", quota, nil, 429, "insufficient_quota", "insufficient_quota", "", "X-Should-Retry"},
+		{"rate limit first", limited, nil, 200, "", "", "", "x-ratelimit-remaining-requests"},
+		{"rate limited", limited, nil, 429, "requests", "rate_limit_exceeded", "", "Retry-After"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := call(t, ts, "POST", "/v1/images/generations", c.key, genBody, c.header...)
+			typ, code, msg := errorOf(a)
+			if a.status != c.status || typ != c.typ || code != c.code || !strings.Contains(msg, c.inMessage) {
+				t.Errorf("got %d %q %q %q, want %d %q %q containing %q", a.status, typ, code, msg, c.status, c.typ, c.code, c.inMessage)
+			}
+			if c.wantHeader != "" && a.header.Get(c.wantHeader) == "" {
+				t.Errorf("no %s header: %v", c.wantHeader, a.header)
+			}
+			if strings.Contains(msg, wrong) {
+				t.Error("the message shows the whole key")
+			}
+		})
+	}
+	// Rate-limit headers ride on every response of a limited key, errors too.
+	a := call(t, ts, "POST", "/v1/images/generations", limited, `{"prompt": 1}`)
+	if a.status != 400 || a.header.Get("x-ratelimit-limit-requests") != "1" {
+		t.Errorf("400 of a limited key: status %d, headers %v", a.status, a.header)
+	}
+}
+
+func TestUsageAndAdminEndpoints(t *testing.T) {
+	ts, _, admin := authServer(t)
+	created := call(t, ts, "POST", "/v1/admin/keys", admin, `{"name":"client","limits":{"ImageQuota":10}}`)
+	secret, _ := created.body["value"].(string)
+	id, _ := created.body["id"].(string)
+	if created.status != 201 || !strings.HasPrefix(secret, "sk-") || id == "" {
+		t.Fatalf("create: %d %v", created.status, created.body)
+	}
+	if a := call(t, ts, "GET", "/v1/admin/keys", secret, ""); a.status != 403 {
+		t.Errorf("non-admin listed keys: %d", a.status)
+	}
+	list := call(t, ts, "GET", "/v1/admin/keys", admin, "")
+	raw, _ := json.Marshal(list.body)
+	if list.status != 200 || strings.Contains(string(raw), secret) || !strings.Contains(string(raw), id) {
+		t.Errorf("list: %d %s", list.status, raw)
+	}
+	if a := call(t, ts, "POST", "/v1/images/generations", secret, genBody); a.status != 200 {
+		t.Fatalf("generate: %d %v", a.status, a.body)
+	}
+	usage := call(t, ts, "GET", "/v1/usage", secret, "")
+	data, _ := usage.body["data"].([]any)
+	if usage.status != 200 || len(data) != 1 {
+		t.Fatalf("usage: %d %v", usage.status, usage.body)
+	}
+	day := data[0].(map[string]any)
+	if day["images"].(float64) != 2 || day["requests"].(float64) != 1 || day["key_id"] != id {
+		t.Errorf("usage day %v", day)
+	}
+	if a := call(t, ts, "GET", "/v1/usage?key_id="+id, admin, ""); a.status != 200 {
+		t.Errorf("admin reading another key's usage: %d", a.status)
+	}
+	if a := call(t, ts, "DELETE", "/v1/admin/keys/"+id, admin, ""); a.status != 200 {
+		t.Errorf("revoke: %d %v", a.status, a.body)
+	}
+	if a := call(t, ts, "POST", "/v1/images/generations", secret, genBody); a.status != 401 {
+		t.Errorf("revoked key still works: %d", a.status)
+	}
+}
+
+// Two requests racing on the last images of a quota: exactly one passes.
+func TestQuotaRaceOverHTTP(t *testing.T) {
+	ts, gate, _ := authServer(t)
+	key, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "q", Limits: auth.Limits{ImageQuota: 2}})
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = call(t, ts, "POST", "/v1/images/generations", key, genBody).status
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		if s == 200 {
+			ok++
+		} else if s != 429 {
+			t.Errorf("status %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d requests of 2 images passed a 2-image quota, want 1 (%v)", ok, statuses)
+	}
+}
+
+func TestCacheHitsAreMeteredAsCached(t *testing.T) {
+	mem, _ := cache.NewMemory(64 << 20)
+	c, _ := cache.New(mem, cache.Options{})
+	ts, _, admin := authServer(t, func(o *Options) { o.Cache = c })
+	first := call(t, ts, "POST", "/v1/images/generations", admin, genBody)
+	// user does not change pixels: same entry.
+	second := call(t, ts, "POST", "/v1/images/generations", admin, strings.Replace(genBody, `"a cat"`, `"a cat", "user": "someone"`, 1))
+	unseeded := call(t, ts, "POST", "/v1/images/generations", admin, `{"model":"sd-tiny","prompt":"a cat"}`)
+	if first.header.Get("X-Cache") != "MISS" || second.header.Get("X-Cache") != "HIT" || unseeded.header.Get("X-Cache") != "MISS" {
+		t.Errorf("X-Cache: %q, %q, %q", first.header.Get("X-Cache"), second.header.Get("X-Cache"), unseeded.header.Get("X-Cache"))
+	}
+	a, _ := json.Marshal(first.body["data"])
+	b, _ := json.Marshal(second.body["data"])
+	if string(a) != string(b) {
+		t.Error("a hit answered different images")
+	}
+	usage := call(t, ts, "GET", "/v1/usage", admin, "")
+	day := usage.body["data"].([]any)[0].(map[string]any)
+	if day["requests"].(float64) != 3 || day["cached"].(float64) != 1 || day["images"].(float64) != 5 {
+		t.Errorf("usage %v", day)
+	}
+	resp, err := ts.Client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"sdgate_cache_hits_total 1", "sdgate_cache_misses_total 1", "sdgate_cache_bypassed_total 1", "sdgate_cache_entries 1"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

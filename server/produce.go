@@ -1,0 +1,191 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/cache"
+	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/sd"
+)
+
+// imageJob is one image request on its way to the GPU, whatever endpoint
+// it came from: what to run, how to encode it, and what keys the cache.
+type imageJob struct {
+	Endpoint string // generations, edits, variations (metering)
+	Target   Target
+	Plan     GenerationPlan
+	// Cache holds the pixel-determining inputs specific to the endpoint
+	// (operation, image and mask digests, strength); produce fills the rest.
+	Cache cache.Params
+}
+
+// produced is what the client gets: the encoded images and, for the
+// response body, their seeds and the prompt that conditioned them.
+type produced struct {
+	images  [][]byte
+	result  sd.Result // Images carry seeds only; Prompt is the revised prompt
+	outcome cache.Outcome
+}
+
+// produce runs a job: admission against the caller's key (quota and rate
+// limits), the result cache (identical requests run once), the GPU, and
+// one durable usage record written before the response — also for failed
+// and cancelled requests.
+func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
+	ctx := c.Request.Context()
+	plan := job.Plan
+	adm, err := s.admit(c, job.Target.ModelID, plan.SD.N)
+	if err != nil {
+		return produced{}, err
+	}
+	finish := func(u auth.Usage) error {
+		if adm == nil { // no gate: the embedder meters elsewhere
+			return nil
+		}
+		return adm.Finish(context.WithoutCancel(ctx), u)
+	}
+	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK}
+	var ran sd.Result // set when this request itself ran the pipeline
+	compute := func(ctx context.Context) (cache.Entry, error) {
+		res, err := s.gen.Generate(ctx, job.Target.ModelID, plan.SD)
+		ran = res
+		if err != nil {
+			return cache.Entry{}, err
+		}
+		if len(res.Images) != plan.SD.N {
+			return cache.Entry{}, fmt.Errorf("generator returned %d images for n=%d", len(res.Images), plan.SD.N)
+		}
+		s.metrics.observeGeneration(job.Target.ModelID, res)
+		if res.ModelLoad > 0 {
+			c.Header("X-Model-Load-Ms", fmt.Sprint(res.ModelLoad.Milliseconds()))
+		}
+		images, err := s.encodeAll(plan, res)
+		if err != nil {
+			return cache.Entry{}, err
+		}
+		e := cache.Entry{Images: images, ContentType: contentTypes[plan.OutputFormat], RevisedPrompt: res.Prompt, Elapsed: res.Total}
+		for _, img := range res.Images {
+			e.Seeds = append(e.Seeds, img.Seed)
+		}
+		return e, nil
+	}
+	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
+	c.Header("X-Cache", outcome.Header())
+
+	if ran.Total > 0 || ran.Steps > 0 {
+		usage.GPUSeconds = ran.Total.Seconds()
+		usage.Steps = ran.Steps * len(ran.Images)
+	}
+	if err != nil {
+		usage.Status = statusOf(s.classify(c, err))
+		if finishErr := finish(usage); finishErr != nil {
+			s.log.Error("usage record lost", "request_id", usage.RequestID, "err", finishErr)
+		}
+		return produced{}, err
+	}
+	usage.Images = len(entry.Images)
+	usage.Pixels = int64(usage.Images) * int64(plan.Width) * int64(plan.Height)
+	usage.Cached = outcome.Cached()
+	if usage.Cached {
+		usage.GPUSeconds, usage.Steps = 0, 0
+	}
+	// Durable before the client can see its images.
+	if err := finish(usage); err != nil {
+		return produced{}, fmt.Errorf("meter usage: %w", err)
+	}
+	out := produced{images: entry.Images, outcome: outcome, result: sd.Result{Prompt: entry.RevisedPrompt}}
+	for _, seed := range entry.Seeds {
+		out.result.Images = append(out.result.Images, sd.Image{Seed: seed})
+	}
+	return out, nil
+}
+
+// statusOf is the status an error answers (499 when the client left).
+func statusOf(e *httpError) int {
+	if e == nil {
+		return StatusClientClosedRequest
+	}
+	return e.status
+}
+
+// cacheParams completes a job's cache key with everything the plan fixes.
+func (s *Server) cacheParams(job imageJob) cache.Params {
+	p := job.Cache
+	r := job.Plan.SD
+	p.Engine = s.opts.Engine
+	p.ModelID = job.Target.ModelID
+	if s.opts.ModelDigest != nil {
+		p.ModelDigest = s.opts.ModelDigest(job.Target.ModelID)
+	}
+	if p.Operation == "" {
+		p.Operation = job.Endpoint
+	}
+	p.Prompt, p.NegativePrompt = r.Prompt, r.NegativePrompt
+	p.Seed, p.HasSeed = r.Seed, job.Plan.ExplicitSeed
+	p.Steps, p.Guidance, p.HasGuidance, p.Scheduler = r.Steps, r.Guidance, r.HasGuidance, r.Scheduler
+	p.Width, p.Height, p.N = r.Width, r.Height, r.N
+	if r.HasStrength {
+		p.Strength = r.Strength
+	}
+	p.OutputWidth, p.OutputHeight = job.Plan.Width, job.Plan.Height
+	p.OutputFormat, p.OutputCompression = job.Plan.OutputFormat, job.Plan.Compression
+	return p
+}
+
+// encodeAll resizes each image to the delivered size and encodes it.
+func (s *Server) encodeAll(plan GenerationPlan, res sd.Result) ([][]byte, error) {
+	enc := newImageEncoder()
+	out := make([][]byte, len(res.Images))
+	for i, img := range res.Images {
+		if img.Image == nil {
+			return nil, fmt.Errorf("generator returned no pixels for image %d", i)
+		}
+		data, err := enc.encode(resizeRGBA(img.Image, plan.Width, plan.Height), plan.OutputFormat, plan.Compression)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = bytes.Clone(data) // the cache keeps it: no spare capacity
+	}
+	return out, nil
+}
+
+// deliver stores each encoded image behind a URL or base64-encodes it.
+func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) []imagePayload {
+	payloads := make([]imagePayload, len(images))
+	for i, data := range images {
+		if plan.ResponseFormat == compat.ResponseFormatURL {
+			name, _ := s.store.put(data, contentTypes[plan.OutputFormat], plan.OutputFormat)
+			payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
+		} else {
+			payloads[i].B64 = base64.StdEncoding.EncodeToString(data)
+		}
+	}
+	s.metrics.images.Add(float64(len(payloads)))
+	return payloads
+}
+
+// admit authorises a request for images of model against the caller's key
+// (nil with --no-auth: metered without a key) and sets its rate headers.
+func (s *Server) admit(c *gin.Context, model string, images int) (*auth.Admission, error) {
+	if s.opts.Gate == nil {
+		return nil, nil
+	}
+	adm, err := s.opts.Gate.Admit(c.Request.Context(), callerKey(c), model, images)
+	if err != nil {
+		var rl *auth.RateLimitError
+		if errors.As(err, &rl) {
+			rl.Headers.Apply(c.Header)
+		}
+		return nil, err
+	}
+	adm.Headers.Apply(c.Header)
+	return adm, nil
+}
