@@ -58,13 +58,17 @@ install: build
 	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
 
 # run: serve on $(ADDR). With no model configured (SDGATE_MODELS unset and
-# nothing in ./models) it first writes the tiny synthetic model to models/demo.
+# nothing in ./models) it first writes the tiny synthetic model to
+# models/demo; on first start it creates a local API key (data/local-key).
 run: build
 	@if [ -z "$$SDGATE_MODELS" ] && [ ! -f models/demo/model_index.json ]; then \
 		bin/sdgate synth --preset tiny --out models/demo; fi
-	@echo "sdgate on http://$(ADDR) — try:"
-	@echo "  curl http://$(ADDR)/v1/images/generations -H 'Content-Type: application/json' \\"
-	@echo "    -d '{\"model\": \"dall-e-2\", \"prompt\": \"a lighthouse at dusk\", \"size\": \"256x256\"}'"
+	@mkdir -p data
+	@if [ ! -s data/local-key ]; then bin/sdgate keys create --name local --data ./data > data/local-key; fi
+	@echo "sdgate on http://$(ADDR), API key (also in data/local-key): $$(cat data/local-key)"
+	@echo "try:"
+	@echo "  curl http://$(ADDR)/v1/images/generations -H \"Authorization: Bearer $$(cat data/local-key)\" \\"
+	@echo "    -H 'Content-Type: application/json' -d '{\"model\": \"dall-e-2\", \"prompt\": \"a lighthouse at dusk\", \"size\": \"256x256\"}'"
 	bin/sdgate serve --addr $(ADDR) --models $${SDGATE_MODELS:-$(MODELS)} --data ./data
 
 clean:
