@@ -307,7 +307,9 @@ func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.
 		return sd.Result{}, err
 	}
 	var res sd.Result
+	queued := time.Now()
 	err := r.queue.Do(ctx, func(ctx context.Context) error {
+		wait := time.Since(queued)
 		r.acquire(e)
 		defer r.release(e)
 		loadTime, err := r.ensureLoaded(ctx, e)
@@ -315,7 +317,7 @@ func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.
 			return err
 		}
 		res, err = e.model.Generate(ctx, req)
-		res.ModelLoad = loadTime
+		res.ModelLoad, res.QueueWait = loadTime, wait
 		return err
 	})
 	return res, err

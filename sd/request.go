@@ -62,6 +62,8 @@ type Result struct {
 	ORT   time.Duration
 	Total time.Duration
 	// ModelLoad is set by the model registry when this request waited for
-	// the model's sessions to be created (a cold start).
+	// the model's sessions to be created (a cold start); QueueWait is how
+	// long it waited for the GPU worker.
 	ModelLoad time.Duration
+	QueueWait time.Duration
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -223,4 +224,41 @@ func TestCacheHitsAreMeteredAsCached(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// The access log line of an image request names the key, model, cache
+// outcome, queue wait and generation time.
+func TestAccessLogDescribesTheJob(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	ts, _, admin := authServer(t, func(o *Options) { o.Logger = logger })
+	call(t, ts, "POST", "/v1/images/generations", admin, genBody)
+	var line map[string]any
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"route":"/v1/images/generations"`) {
+			json.Unmarshal([]byte(l), &line)
+		}
+	}
+	for _, k := range []string{"request_id", "key_id", "model", "status", "cache", "queue_wait", "generation"} {
+		if _, ok := line[k]; !ok {
+			t.Errorf("access log line lacks %q: %v", k, line)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

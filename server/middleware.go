@@ -72,6 +72,17 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.Duration("duration", took),
 		slog.String("client", c.ClientIP()),
 	}
+	if k := callerKey(c); k != nil {
+		attrs = append(attrs, slog.String("key_id", k.ID))
+	}
+	if v, ok := c.Get(logJobKey); ok {
+		j := v.(jobLog)
+		attrs = append(attrs, slog.String("model", j.model), slog.String("cache", j.cache),
+			slog.Duration("queue_wait", j.queueWait), slog.Duration("generation", j.generation))
+		if j.modelLoad > 0 {
+			attrs = append(attrs, slog.Duration("model_load", j.modelLoad))
+		}
+	}
 	if len(c.Errors) > 0 {
 		attrs = append(attrs, slog.String("err", c.Errors.Last().Err.Error()))
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -79,6 +80,8 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 	}
 	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
 	c.Header("X-Cache", outcome.Header())
+	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
+		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
 
 	if ran.Total > 0 || ran.Steps > 0 {
 		usage.GPUSeconds = ran.Total.Seconds()
@@ -106,6 +109,16 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		out.result.Images = append(out.result.Images, sd.Image{Seed: seed})
 	}
 	return out, nil
+}
+
+// logJobKey holds a jobLog for the access log line.
+const logJobKey = "sdgate.job"
+
+// jobLog is what the access log says about an image request.
+type jobLog struct {
+	model                            string
+	cache                            string
+	queueWait, generation, modelLoad time.Duration
 }
 
 // statusOf is the status an error answers (499 when the client left).
