@@ -48,6 +48,14 @@ func tinyModels(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(childServeEnv); args != "" {
+		// A child process of the crash test: be sdgate, not the tests.
+		if err := run(context.Background(), strings.Fields(args), os.Getenv, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if tinyDir != "" {
 		os.RemoveAll(tinyDir)
