@@ -23,7 +23,7 @@ var (
 	realRT   *sd.Runtime
 )
 
-func realGenerator(t *testing.T) *models.Registry {
+func realGenerator(t testing.TB) *models.Registry {
 	t.Helper()
 	wd, _ := os.Getwd()
 	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
