@@ -18,6 +18,8 @@ import (
 //	GET  /v1/admin/keys             admin: list API keys (never their secrets)
 //	POST /v1/admin/keys             admin: create a key (its secret is shown once)
 //	DELETE /v1/admin/keys/:id       admin: revoke a key
+//	GET  /v1/admin/models           admin: model folders, loaded or not, and broken ones with why
+//	POST /v1/admin/models/rescan    admin: rescan the models directory (as SIGHUP does)
 //	GET  /v1/files/images/:name     images of response_format=url (expiring)
 //	GET  /healthz                   the process is alive
 //	GET  /readyz                    the default model can run
@@ -59,6 +61,8 @@ func (s *Server) routes() (*gin.Engine, error) {
 	api.GET("/admin/keys", s.handle(s.listKeys))
 	api.POST("/admin/keys", s.handle(s.createKey))
 	api.DELETE("/admin/keys/:id", s.handle(s.revokeKey))
+	api.GET("/admin/models", s.handle(s.adminModels))
+	api.POST("/admin/models/rescan", s.handle(s.rescanModels))
 
 	r.NoRoute(s.handle(func(c *gin.Context) error {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest,

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/models"
+)
+
+// ModelAdmin is what the admin model endpoints need beyond Generator; the
+// models.Registry has it. A Generator without it answers those endpoints 404.
+type ModelAdmin interface {
+	Rescan() error
+	Broken() []models.Broken
+	Loaded(id string) bool
+}
+
+var _ ModelAdmin = (*models.Registry)(nil)
+
+type adminModel struct {
+	ID           string   `json:"id"`
+	DisplayName  string   `json:"display_name,omitempty"`
+	Loaded       bool     `json:"loaded"`
+	NativeWidth  int      `json:"native_width"`
+	NativeHeight int      `json:"native_height"`
+	DefaultSteps int      `json:"default_steps"`
+	Scheduler    string   `json:"scheduler"`
+	Inpainting   bool     `json:"inpainting"`
+	CanEncode    bool     `json:"can_encode"`
+	Aliases      []string `json:"aliases"`
+}
+
+type brokenModel struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+func (s *Server) modelAdmin(c *gin.Context) (ModelAdmin, error) {
+	if err := s.requireAdmin(c); err != nil {
+		return nil, err
+	}
+	a, ok := s.gen.(ModelAdmin)
+	if !ok {
+		return nil, &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "This server cannot administer its models."}
+	}
+	return a, nil
+}
+
+// adminModels is GET /v1/admin/models: every model folder, loaded or not,
+// and the broken ones with the reason.
+func (s *Server) adminModels(c *gin.Context) error {
+	a, err := s.modelAdmin(c)
+	if err != nil {
+		return err
+	}
+	s.writeModelListing(c, a)
+	return nil
+}
+
+// rescanModels is POST /v1/admin/models/rescan (what SIGHUP does).
+func (s *Server) rescanModels(c *gin.Context) error {
+	a, err := s.modelAdmin(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Rescan(); err != nil {
+		return errors.Join(errors.New("rescan"), err)
+	}
+	s.writeModelListing(c, a)
+	return nil
+}
+
+func (s *Server) writeModelListing(c *gin.Context, a ModelAdmin) {
+	list := []adminModel{}
+	for _, m := range s.gen.Models() {
+		aliases := m.Aliases
+		if aliases == nil {
+			aliases = []string{}
+		}
+		list = append(list, adminModel{ID: m.ID, DisplayName: m.DisplayName, Loaded: a.Loaded(m.ID),
+			NativeWidth: m.NativeWidth, NativeHeight: m.NativeHeight, DefaultSteps: m.DefaultSteps,
+			Scheduler: m.Scheduler, Inpainting: m.Inpainting, CanEncode: m.CanEncode, Aliases: aliases})
+	}
+	broken := []brokenModel{}
+	for _, b := range a.Broken() {
+		broken = append(broken, brokenModel{ID: b.ID, Error: b.Err.Error()})
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": list, "broken": broken})
+}

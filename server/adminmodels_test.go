@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/models/synth"
+)
+
+func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
+	realGenerator(t) // starts the shared ONNX Runtime
+	dir := t.TempDir()
+	if _, err := synth.Write(context.Background(), filepath.Join(dir, "good"), synth.Options{Preset: "tiny"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "broken", "unet"), 0o755)
+	os.WriteFile(filepath.Join(dir, "broken", "model_index.json"), []byte(`{}`), 0o644)
+	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(context.Background())
+	store, _ := auth.OpenDataDir(context.Background(), t.TempDir())
+	defer store.Close()
+	gate, _ := auth.New(store, auth.Options{})
+	admin, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
+	user, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "u"})
+	ts := startServer(t, reg, func(o *Options) { o.Gate = gate })
+
+	if a := call(t, ts, "GET", "/v1/admin/models", user, ""); a.status != 403 {
+		t.Errorf("non-admin: %d", a.status)
+	}
+	a := call(t, ts, "GET", "/v1/admin/models", admin, "")
+	broken, _ := a.body["broken"].([]any)
+	data, _ := a.body["data"].([]any)
+	if a.status != 200 || len(data) != 1 || len(broken) != 1 {
+		t.Fatalf("listing: %d %v", a.status, a.body)
+	}
+	if b := broken[0].(map[string]any); b["id"] != "broken" || !strings.Contains(b["error"].(string), "broken") {
+		t.Errorf("broken entry %v", b)
+	}
+	// /v1/models omits the broken folder.
+	if m := call(t, ts, "GET", "/v1/models/broken", admin, ""); m.status != 404 {
+		t.Errorf("broken model is listed: %d", m.status)
+	}
+	if _, err := synth.Write(context.Background(), filepath.Join(dir, "newer"), synth.Options{Preset: "tiny", Seed: 9}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, ts, "POST", "/v1/admin/models/rescan", admin, "")
+	if data, _ := r.body["data"].([]any); r.status != 200 || len(data) != 2 {
+		t.Errorf("after rescan: %d %v", r.status, r.body)
+	}
+	if m := call(t, ts, "GET", "/v1/models/newer", admin, ""); m.status != 200 {
+		t.Errorf("rescanned model not served: %d", m.status)
+	}
+}
