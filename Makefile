@@ -47,7 +47,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 # install: the binary, ONNX Runtime beside it (PREFIX/lib/sdgate), the
-# hardened unit and an example environment file.
+# hardened unit, its sysusers.d entry and an example environment file.
 install: build
 	install -Dm755 bin/sdgate $(DESTDIR)$(PREFIX)/bin/sdgate
 	install -Dm644 $(ORT_LIB) $(DESTDIR)$(PREFIX)/lib/sdgate/libonnxruntime.so.$(ORT_VERSION)
@@ -56,6 +56,7 @@ install: build
 	sed -e 's#/usr/local/bin/sdgate#$(PREFIX)/bin/sdgate#' -e 's#/usr/local/lib/sdgate#$(PREFIX)/lib/sdgate#' \
 		systemd/sdgate.service > $(DESTDIR)/etc/systemd/system/sdgate.service
 	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
+	install -Dm644 systemd/sdgate.sysusers $(DESTDIR)/usr/lib/sysusers.d/sdgate.conf
 
 # run: serve on $(ADDR). With no model configured (SDGATE_MODELS unset and
 # nothing in ./models) it first writes the tiny synthetic model to
