@@ -65,12 +65,3 @@ func (t *floatTensor) Destroy() {
 		t.value = nil
 	}
 }
-
-// destroyAll releases tensors; nil entries are skipped.
-func destroyAll(vs ...ort.Value) {
-	for _, v := range vs {
-		if v != nil {
-			v.Destroy()
-		}
-	}
-}
