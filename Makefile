@@ -37,6 +37,7 @@ build: deps
 
 test: deps
 	$(GO) test -race -timeout 30m ./...
+	bash scripts/gpu/test.sh
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./...

@@ -152,12 +152,16 @@ func (n *network) open(ctx context.Context, rt *Runtime, onnxData []byte, outNam
 	start := time.Now()
 	dev, _ := rt.Device()
 	s, err := create(dev)
-	if err != nil && dev.CUDA && rt.fallBackToCPU(fmt.Errorf("%s: %w", n.path, err)) {
+	if err != nil && dev.CUDA {
+		err = explainORTError(err, dev)
+		if !rt.fallBackToCPU(n.name, err) {
+			return fmt.Errorf("create session for %s (%s) on %s: %w", n.name, n.path, dev, err)
+		}
 		dev = Device{}
 		s, err = create(dev)
 	}
 	if err != nil {
-		return fmt.Errorf("create session for %s on %s: %w", n.path, dev, err)
+		return fmt.Errorf("create session for %s (%s) on %s: %w", n.name, n.path, dev, explainORTError(err, dev))
 	}
 	n.session, n.device, n.created = s, dev, time.Since(start)
 	return nil
@@ -167,7 +171,7 @@ func (n *network) open(ctx context.Context, rt *Runtime, onnxData []byte, outNam
 // float16 outputs back through the Go binding).
 func (n *network) run(inputs, outputs []ort.Value) error {
 	if err := n.session.Run(inputs, outputs); err != nil {
-		return fmt.Errorf("run %s: %w", n.name, err)
+		return fmt.Errorf("run %s on %s: %w", n.name, n.device, explainORTError(err, n.device))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,14 @@ type RuntimeOptions struct {
 	CUDA        CUDAOptions
 	CPUThreads  int // intra-op threads per session; 0 = ONNX Runtime's default
 	Logger      *slog.Logger
+
+	// EPLibraries are plugin execution-provider libraries (--ep-library):
+	// with any given, CUDA comes from the GPU device they offer rather than
+	// from the provider libraries beside libonnxruntime.so.
+	EPLibraries []string
+	// AllowCPUFallback lets a network whose CUDA session cannot be created
+	// run on the CPU instead (with a warning); without it that is an error.
+	AllowCPUFallback bool
 }
 
 // CUDAOptions are passed to the CUDA execution provider as its string
@@ -93,20 +102,30 @@ type Runtime struct {
 	opts    RuntimeOptions
 	library string
 	log     *slog.Logger
+	plugin  *pluginDevice // the device sessions append when EPLibraries are used
 
-	mu     sync.Mutex
-	device Device
-	auto   bool
-	reason string // why this device was chosen
-	closed bool
+	mu        sync.Mutex
+	device    Device
+	reason    string   // why this device was chosen
+	fallbacks []string // networks that went to the CPU, and why
+	closed    bool
+}
+
+// pluginDevice is the EP device a plugin library offered for our GPU.
+type pluginDevice struct {
+	handle  ort.EpDevice
+	info    EPDevice
+	library string
 }
 
 // ONNX Runtime's environment is process-wide; runtimes share it and the last
-// Close destroys it.
+// Close destroys it. Plugin libraries are registered with it once.
 var env struct {
 	sync.Mutex
 	users   int
 	library string
+	api     epAPI
+	eps     map[string]*epLibrary // by absolute path
 }
 
 // NewRuntime loads ONNX Runtime and picks the execution provider.
@@ -126,7 +145,7 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	r := &Runtime{opts: opts, library: lib, log: logger, auto: auto}
+	r := &Runtime{opts: opts, library: lib, log: logger}
 	if err := r.chooseDevice(dev, auto); err != nil {
 		releaseEnv()
 		return nil, err
@@ -150,6 +169,7 @@ func acquireEnv(lib string) error {
 		return fmt.Errorf("load onnx runtime %s (sdgate needs 1.29 or newer: ONNX Runtime API %d): %w", lib, 29, err)
 	}
 	env.users, env.library = 1, lib
+	env.api, env.eps = loadEPAPI(lib), map[string]*epLibrary{}
 	return nil
 }
 
@@ -157,6 +177,10 @@ func releaseEnv() {
 	env.Lock()
 	defer env.Unlock()
 	if env.users--; env.users == 0 {
+		if err := unregisterEPLibraries(); err != nil {
+			slog.Warn("unregister execution provider libraries", "err", err)
+		}
+		env.api = epAPI{}
 		if err := ort.DestroyEnvironment(); err != nil {
 			slog.Warn("destroy onnx runtime environment", "err", err)
 		}
@@ -166,32 +190,102 @@ func releaseEnv() {
 
 // chooseDevice probes the CUDA provider: appending it loads the provider
 // library and its CUDA dependencies, which is where a CPU-only box fails.
+// With plugin libraries, registering them and finding their GPU device is
+// the probe. In auto mode any failure means the CPU, and the reason says why.
 func (r *Runtime) chooseDevice(want Device, auto bool) error {
 	if !want.CUDA && !auto {
 		r.device, r.reason = Device{}, "cpu requested"
+		if len(r.opts.EPLibraries) > 0 {
+			r.reason += " (execution-provider libraries not loaded)"
+		}
 		return nil
 	}
-	so, err := ort.NewSessionOptions()
+	want.CUDA = true
+	err := r.probeCUDA(want)
 	if err != nil {
-		return fmt.Errorf("session options: %w", err)
-	}
-	defer so.Destroy()
-	if err := r.appendCUDA(so, want.Index); err != nil {
+		r.plugin = nil
+		err = cudaUnavailable(want, explainORTError(err, want))
 		if auto {
 			r.device, r.reason = Device{}, "CUDA not usable, using CPU: "+err.Error()
+			r.log.Info("using cpu", "why", err) // auto: the CPU is a fine answer, not a warning
 			return nil
 		}
-		return fmt.Errorf("%w: %s: %v", ErrCUDAUnavailable, want, err)
+		return err
 	}
 	r.device = want
 	r.reason = "cuda requested"
 	if auto {
 		r.reason = "CUDA provider loaded"
 	}
+	if r.plugin != nil {
+		r.reason += " from " + r.plugin.library + ": " + r.plugin.info.String()
+	}
 	return nil
 }
 
+func (r *Runtime) probeCUDA(want Device) error {
+	if len(r.opts.EPLibraries) > 0 {
+		p, err := findPluginDevice(r.opts.EPLibraries, want.Index)
+		if err != nil {
+			return err
+		}
+		r.plugin = p
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	return r.appendCUDA(so, want.Index)
+}
+
+// findPluginDevice registers the libraries and picks the GPU device of
+// index that their providers offer.
+func findPluginDevice(libraries []string, index int) (*pluginDevice, error) {
+	env.Lock()
+	defer env.Unlock()
+	libs, err := registerEPLibraries(libraries)
+	if err != nil {
+		return nil, err
+	}
+	var eps []string
+	for _, l := range libs {
+		eps = append(eps, l.eps...)
+	}
+	handles, infos, err := epDevices()
+	if err != nil {
+		return nil, err
+	}
+	i, err := pickGPUDevice(infos, eps, index)
+	if err != nil {
+		return nil, err
+	}
+	p := &pluginDevice{handle: handles[i], info: infos[i]}
+	for _, l := range libs {
+		if slices.Contains(l.eps, infos[i].EP) {
+			p.library = l.path
+		}
+	}
+	return p, nil
+}
+
+// appendCUDA adds the CUDA provider for GPU index to so: the plugin's EP
+// device when there is one, else the provider ONNX Runtime loads itself.
 func (r *Runtime) appendCUDA(so *ort.SessionOptions, index int) error {
+	if r.plugin != nil {
+		opts := r.opts.CUDA.providerOptions(index)
+		if id, ok := r.plugin.info.Options["device_id"]; ok {
+			opts["device_id"] = id // the device's own numbering wins
+		}
+		if err := so.AppendExecutionProviderV2([]ort.EpDevice{r.plugin.handle}, opts); err != nil {
+			return fmt.Errorf("append %s: %w", r.plugin.info.EP, err)
+		}
+		return nil
+	}
+	return r.appendBuiltinCUDA(so, index)
+}
+
+func (r *Runtime) appendBuiltinCUDA(so *ort.SessionOptions, index int) error {
 	co, err := ort.NewCUDAProviderOptions()
 	if err != nil {
 		return err
@@ -208,6 +302,49 @@ func (r *Runtime) Device() (Device, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.device, r.reason
+}
+
+// Provider describes the execution provider sessions are created with.
+type Provider struct {
+	Name    string   // CUDAExecutionProvider or CPUExecutionProvider
+	Library string   // the plugin library it came from; "" when ONNX Runtime loads it itself
+	Device  EPDevice // the plugin's device; zero otherwise
+}
+
+func (p Provider) String() string {
+	if p.Library == "" {
+		return p.Name
+	}
+	return fmt.Sprintf("%s from %s on %s", p.Name, p.Library, p.Device)
+}
+
+// Provider reports the execution provider of the runtime's device.
+func (r *Runtime) Provider() Provider {
+	dev, _ := r.Device()
+	switch {
+	case !dev.CUDA:
+		return Provider{Name: "CPUExecutionProvider"}
+	case r.plugin != nil:
+		return Provider{Name: r.plugin.info.EP, Library: r.plugin.library, Device: r.plugin.info}
+	}
+	return Provider{Name: "CUDAExecutionProvider"}
+}
+
+// EPDevices lists every (execution provider, device) pair ONNX Runtime
+// offers, plugin libraries' included.
+func (r *Runtime) EPDevices() ([]EPDevice, error) {
+	env.Lock()
+	defer env.Unlock()
+	_, infos, err := epDevices()
+	return infos, err
+}
+
+// Fallbacks lists the networks that run on the CPU although the runtime's
+// device is CUDA (AllowCPUFallback), each with the reason.
+func (r *Runtime) Fallbacks() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.fallbacks)
 }
 
 // Library is the path of the loaded ONNX Runtime library.
@@ -231,22 +368,24 @@ func (r *Runtime) sessionOptions(dev Device) (*ort.SessionOptions, error) {
 	if dev.CUDA {
 		if err := r.appendCUDA(so, dev.Index); err != nil {
 			so.Destroy()
-			return nil, fmt.Errorf("%w: %v", ErrCUDAUnavailable, err)
+			return nil, cudaUnavailable(dev, explainORTError(err, dev))
 		}
 	}
 	return so, nil
 }
 
-// fallBackToCPU is called when a CUDA session could not be created in auto
-// mode: later sessions go straight to the CPU.
-func (r *Runtime) fallBackToCPU(why error) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.auto || !r.device.CUDA {
+// fallBackToCPU is called when network's CUDA session could not be
+// created: with AllowCPUFallback that network goes to the CPU (the others
+// still try CUDA) and the reason is logged and kept; without, the caller
+// reports the error.
+func (r *Runtime) fallBackToCPU(network string, why error) bool {
+	if !r.opts.AllowCPUFallback {
 		return false
 	}
-	r.device, r.reason = Device{}, "CUDA session failed, using CPU: "+why.Error()
-	r.log.Warn("falling back to cpu", "why", why)
+	r.mu.Lock()
+	r.fallbacks = append(r.fallbacks, network+": "+why.Error())
+	r.mu.Unlock()
+	r.log.Warn("network falls back to cpu", "network", network, "why", why)
 	return true
 }
 

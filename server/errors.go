@@ -114,6 +114,10 @@ func (s *Server) classify(c *gin.Context, err error) *httpError {
 		setRetryHeaders(c, s.opts.RetryAfter)
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			message: "The server is shutting down. Please retry."}
+	case errors.Is(err, sd.ErrOutOfMemory):
+		c.Header("X-Should-Retry", "false")
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "out_of_memory",
+			message: "The GPU ran out of memory for this request. Ask for a smaller size or fewer images."}
 	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
 		return nil
 	case errors.Is(err, context.DeadlineExceeded):

@@ -30,7 +30,9 @@ func commands() map[string]command {
 		"version":  {"print the version of sdgate and of ONNX Runtime", runVersion},
 		"synth":    {"write a small SD-architecture ONNX model with random weights", runSynth},
 		"generate": {"generate images from a prompt on a model folder, without a server", runGenerate},
+		"gpucheck": {"measure a model on the device: provider, sessions, step and decode times, memory", runGPUCheck},
 		"serve":    {"serve the OpenAI Images API", runServe},
+		"keys":     {"create, list and revoke API keys; show their usage", runKeys},
 	}
 }
 

@@ -20,6 +20,8 @@ type runtimeFlags struct {
 	cudaMemLimit   int64
 	cudaArena      string
 	cudaOptions    string
+	epLibraries    pathList
+	allowFallback  bool
 }
 
 func (f *runtimeFlags) register(fs *flag.FlagSet) {
@@ -31,6 +33,23 @@ func (f *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.cudaMemLimit, "cuda-mem-limit", 0, "CUDA arena limit in bytes (0: no limit)")
 	fs.StringVar(&f.cudaArena, "cuda-arena-extend", "", "arena_extend_strategy: kNextPowerOfTwo or kSameAsRequested")
 	fs.StringVar(&f.cudaOptions, "cuda-options", "", "more CUDA provider options, key=value,key=value")
+	fs.Var(&f.epLibraries, "ep-library", "plugin execution-provider library (e.g. libonnxruntime_providers_cuda.so) giving the CUDA device; repeatable, or a :-separated list")
+	fs.BoolVar(&f.allowFallback, "allow-cpu-fallback", false, "run a network on the CPU when its CUDA session cannot be created (default: that is an error)")
+}
+
+// pathList is a repeatable flag of paths; one value may also hold several
+// separated by ':' (the environment variable can be given only once).
+type pathList []string
+
+func (l *pathList) String() string { return strings.Join(*l, ":") }
+
+func (l *pathList) Set(s string) error {
+	for _, p := range strings.Split(s, ":") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
 }
 
 func (f *runtimeFlags) options(logger *slog.Logger) (sd.RuntimeOptions, error) {
@@ -58,7 +77,9 @@ func (f *runtimeFlags) options(logger *slog.Logger) (sd.RuntimeOptions, error) {
 			ArenaExtendStrategy: f.cudaArena,
 			Extra:               extra,
 		},
-		Logger: logger,
+		Logger:           logger,
+		EPLibraries:      f.epLibraries,
+		AllowCPUFallback: f.allowFallback,
 	}, nil
 }
 
