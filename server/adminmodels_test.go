@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/models"
@@ -57,5 +59,50 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	}
 	if m := call(t, ts, "GET", "/v1/models/newer", admin, ""); m.status != 200 {
 		t.Errorf("rescanned model not served: %d", m.status)
+	}
+}
+
+// Keep-alive unloading is visible in /metrics, and the next request reloads
+// (and says what the load cost).
+func TestKeepAliveShowsInMetrics(t *testing.T) {
+	realGenerator(t)
+	dir := t.TempDir()
+	if _, err := synth.Write(context.Background(), filepath.Join(dir, "tiny"), synth.Options{Preset: "tiny"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, KeepAlive: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(context.Background())
+	ts := startServer(t, reg, func(o *Options) { o.ModelStats = reg.Stats })
+	first := call(t, ts, "POST", "/v1/images/generations", "", `{"model":"tiny","prompt":"x","steps":1}`)
+	if first.status != 200 || first.header.Get("X-Model-Load-Ms") == "" {
+		t.Fatalf("cold request: %d, X-Model-Load-Ms %q", first.status, first.header.Get("X-Model-Load-Ms"))
+	}
+	metric := func(name string) string {
+		resp, err := ts.Client().Get(ts.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		text, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(text), "\n") {
+			if strings.HasPrefix(line, name+" ") {
+				return strings.TrimPrefix(line, name+" ")
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metric("sdgate_model_unloads_total") != "1" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := metric("sdgate_model_unloads_total"); got != "1" || metric("sdgate_models_resident") != "0" {
+		t.Fatalf("after keep-alive: unloads %q, resident %q", got, metric("sdgate_models_resident"))
+	}
+	again := call(t, ts, "POST", "/v1/images/generations", "", `{"model":"tiny","prompt":"x","steps":1}`)
+	if again.status != 200 || again.header.Get("X-Model-Load-Ms") == "" || metric("sdgate_model_loads_total") != "2" {
+		t.Errorf("reload: %d, header %q, loads %s", again.status, again.header.Get("X-Model-Load-Ms"), metric("sdgate_model_loads_total"))
 	}
 }
