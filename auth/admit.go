@@ -50,6 +50,7 @@ type Usage struct {
 	GPUSeconds float64
 	Cached     bool
 	Status     int
+	Inputs     []string // digests of the input image(s) and mask, for edits and variations
 }
 
 // Admit decides whether key may run a request for images images of model
@@ -215,7 +216,7 @@ func (a *Admission) Finish(ctx context.Context, u Usage) error {
 		KeyID: a.keyID, RequestID: u.RequestID, Model: model, Endpoint: u.Endpoint,
 		At: a.at, Duration: a.gate.now().Sub(a.at),
 		Images: u.Images, Pixels: u.Pixels, Steps: u.Steps, GPUSeconds: u.GPUSeconds,
-		Cached: u.Cached, Status: u.Status,
+		Cached: u.Cached, Status: u.Status, Inputs: u.Inputs,
 	}
 	err := a.gate.store.RecordUsage(context.WithoutCancel(ctx), rec)
 	// The images were made whether or not the record was written: count them.

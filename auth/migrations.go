@@ -43,6 +43,8 @@ var migrations = []string{
 	);
 	CREATE INDEX usage_key_day ON usage (key_id, day);
 	CREATE INDEX usage_at ON usage (at);`,
+	// 2: digests of the input image(s) and mask of edits and variations.
+	`ALTER TABLE usage ADD COLUMN inputs TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrate applies the missing steps, each in its own transaction together

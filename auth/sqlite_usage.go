@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -110,8 +111,8 @@ func (w *usageWriter) commit(batch []usageWrite) error {
 	}
 	defer tx.Rollback()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, request_id, at, day,
-		duration_ms, model, endpoint, images, pixels, steps, gpu_seconds, cached, status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		duration_ms, model, endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
@@ -121,7 +122,7 @@ func (w *usageWriter) commit(batch []usageWrite) error {
 		for _, r := range req.recs {
 			_, err := ins.ExecContext(ctx, r.KeyID, r.RequestID, millis(r.At), dayOf(r.At),
 				r.Duration.Milliseconds(), r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps,
-				r.GPUSeconds, r.Cached, r.Status)
+				r.GPUSeconds, r.Cached, r.Status, strings.Join(r.Inputs, ","))
 			if err != nil {
 				return fmt.Errorf("record usage: %w", err)
 			}

@@ -49,6 +49,7 @@ type UsageRecord struct {
 	GPUSeconds float64       // time the request held the GPU worker
 	Cached     bool          // answered from the result cache
 	Status     int           // HTTP status answered; 499 when the client left
+	Inputs     []string      // digests of input images and mask (edits, variations)
 }
 
 // DayUsage is the usage of one key on one UTC day.

@@ -20,6 +20,11 @@ const (
 	CodeIntegerBelowMin      = "integer_below_min_value"
 	CodeIntegerAboveMax      = "integer_above_max_value"
 	CodeStringAboveMaxLength = "string_above_max_length"
+
+	// Uploaded images and masks (edits and variations).
+	CodeInvalidImageFormat = "invalid_image_format" // not PNG, JPEG or WebP (a mask: not PNG)
+	CodeInvalidImage       = "invalid_image"        // undecodable, empty, or the wrong shape
+	CodeImageTooLarge      = "image_too_large"      // over the family's byte limit or MaxSide
 )
 
 // Error is one invalid field (or an unparsable body when Param is empty).

@@ -118,7 +118,7 @@ func TestErrorsOverHTTP(t *testing.T) {
 		{"unknown route", "GET", "/v1/nothing", "", ``, 404, "invalid_request_error", "<null>", "<null>"},
 		{"wrong method", "GET", "/v1/images/generations", "", ``, 404, "invalid_request_error", "<null>", "<null>"},
 		{"trailing slash", "POST", "/v1/images/generations/", "application/json", `{"prompt":"x"}`, 404, "invalid_request_error", "<null>", "<null>"},
-		{"edits not served yet", "POST", "/v1/images/edits", "multipart/form-data", ``, 404, "invalid_request_error", "<null>", "<null>"},
+		{"edits without a multipart boundary", "POST", "/v1/images/edits", "multipart/form-data", ``, 400, "invalid_request_error", "<null>", "<null>"},
 		{"unknown model by id", "GET", "/v1/models/nope", "", ``, 404, "invalid_request_error", "model", "model_not_found"},
 		{"unknown image", "GET", "/v1/files/images/00000000000000000000000000000000.png", "", ``, 404, "invalid_request_error", "<null>", "file_not_found"},
 	}

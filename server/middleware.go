@@ -123,12 +123,17 @@ func (s *Server) recovery(c *gin.Context) {
 }
 
 // bodyLimit refuses declared-too-large bodies at once and caps the rest
-// while they are read (the handler's read error becomes 413).
+// while they are read (the handler's read error becomes 413). Image
+// uploads get UploadLimit; the JSON routes Options.BodyLimit.
 func (s *Server) bodyLimit(c *gin.Context) {
-	if c.Request.ContentLength > s.opts.BodyLimit {
-		s.writeError(c, &http.MaxBytesError{Limit: s.opts.BodyLimit})
+	limit := s.opts.BodyLimit
+	if isUploadRoute(c.FullPath()) {
+		limit = max(limit, UploadLimit)
+	}
+	if c.Request.ContentLength > limit {
+		s.writeError(c, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.BodyLimit)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	c.Next()
 }

@@ -53,7 +53,11 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		}
 		return adm.Finish(context.WithoutCancel(ctx), u)
 	}
-	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK}
+	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK,
+		Inputs: job.Cache.ImageDigests}
+	if job.Cache.MaskDigest != "" {
+		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)
+	}
 	var ran sd.Result // set when this request itself ran the pipeline
 	compute := func(ctx context.Context) (cache.Entry, error) {
 		res, err := s.gen.Generate(ctx, job.Target.ModelID, plan.SD)
@@ -153,7 +157,8 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 	return p
 }
 
-// encodeAll resizes each image to the delivered size and encodes it.
+// encodeAll resizes each image to the delivered size (putting an edit's
+// kept pixels back exactly) and encodes it.
 func (s *Server) encodeAll(plan GenerationPlan, res sd.Result) ([][]byte, error) {
 	enc := newImageEncoder()
 	out := make([][]byte, len(res.Images))
@@ -161,7 +166,7 @@ func (s *Server) encodeAll(plan GenerationPlan, res sd.Result) ([][]byte, error)
 		if img.Image == nil {
 			return nil, fmt.Errorf("generator returned no pixels for image %d", i)
 		}
-		data, err := enc.encode(resizeRGBA(img.Image, plan.Width, plan.Height), plan.OutputFormat, plan.Compression)
+		data, err := enc.encode(plan.finish(img.Image), plan.OutputFormat, plan.Compression)
 		if err != nil {
 			return nil, err
 		}

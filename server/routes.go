@@ -12,6 +12,8 @@ import (
 // routes is the whole HTTP surface of sdgate in one place.
 //
 //	POST /v1/images/generations     OpenAI: create images from a prompt
+//	POST /v1/images/edits           OpenAI: repaint part of an image (multipart)
+//	POST /v1/images/variations      OpenAI: variations of an image (multipart)
 //	GET  /v1/models                 OpenAI: local models and aliases
 //	GET  /v1/models/:model          OpenAI: one of them
 //	GET  /v1/usage                  the caller's usage by day (admins: any key's)
@@ -55,6 +57,8 @@ func (s *Server) routes() (*gin.Engine, error) {
 	}
 	api := r.Group("/v1", mw...)
 	api.POST("/images/generations", s.handle(s.createImage))
+	api.POST("/images/edits", s.handle(s.createImageEdit))
+	api.POST("/images/variations", s.handle(s.createImageVariation))
 	api.GET("/models", s.handle(s.listModels))
 	api.GET("/models/:model", s.handle(s.getModel))
 	api.GET("/usage", s.handle(s.usage))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd"
 )
 
@@ -24,6 +25,11 @@ type GenerationPlan struct {
 	ExplicitSeed  bool // the client chose the seed: the result is deterministic (cacheable)
 	Usage         bool // GPT-like families answer usage and echo fields
 	Stream        bool
+
+	// Edits and variations: the input image's tokens in usage, and the
+	// pixels an edit keeps, restored at the delivered size (see finish).
+	ImageTokens int
+	Keep        *keptPixels
 }
 
 // nativeFallback is the generation size of a model that reports none.
@@ -33,16 +39,38 @@ const nativeFallback = 512
 // seed is used when the request names none, so every image's seed is known
 // and fits the JSON-safe range.
 func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uint64) (GenerationPlan, error) {
+	plan, err := basePlan(req, t, seed)
+	if err != nil {
+		return GenerationPlan{}, err
+	}
+	// Size: "auto" is the native size. Aliases generate at the native pixel
+	// count in the asked aspect and resize; local models generate exactly.
+	nativeW, nativeH := nativeSize(t.Info)
+	w, h, auto, err := askedSize(req.Size, t.Rules)
+	if err != nil {
+		return GenerationPlan{}, err
+	}
+	if auto {
+		plan.setSize(nativeW, nativeH, nativeW, nativeH)
+		return plan, nil
+	}
+	genW, genH := w, h
+	if !t.Rules.AnySize {
+		genW, genH = generationSize(w, h, nativeW, nativeH)
+	}
+	plan.setSize(w, h, genW, genH)
+	return plan, nil
+}
+
+// basePlan maps everything of a request but its size: formats, quality and
+// steps, style and guidance, n, seed and prompts. Edits and variations
+// share it with generations.
+func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (GenerationPlan, error) {
 	r := t.Rules
 	if req.Background == compat.BackgroundTransparent {
 		return GenerationPlan{}, &compat.Error{Param: "background", Code: compat.CodeInvalidValue,
 			Message: "Invalid 'background': model '" + t.Name + "' cannot produce transparent backgrounds. Use 'opaque' or 'auto'."}
 	}
-	nativeW, nativeH := t.Info.NativeWidth, t.Info.NativeHeight
-	if nativeW <= 0 || nativeH <= 0 {
-		nativeW, nativeH = nativeFallback, nativeFallback
-	}
-
 	plan := GenerationPlan{
 		ResponseFormat: or(req.ResponseFormat, r.DefaultResponseFormat),
 		OutputFormat:   or(req.OutputFormat, compat.OutputFormatPNG),
@@ -58,23 +86,6 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 	if plan.Stream && plan.ResponseFormat != compat.ResponseFormatB64JSON {
 		return GenerationPlan{}, &compat.Error{Param: "response_format", Code: compat.CodeInvalidValue,
 			Message: "Invalid 'response_format': streamed images are always b64_json."}
-	}
-
-	// Size: "auto" is the native size. Aliases generate at the native pixel
-	// count in the asked aspect and resize; local models generate exactly.
-	size := or(req.Size, r.DefaultSize)
-	genW, genH := nativeW, nativeH
-	plan.Width, plan.Height = nativeW, nativeH
-	if size != compat.SizeAuto {
-		w, h, err := compat.ParseSize(size)
-		if err != nil {
-			return GenerationPlan{}, &compat.Error{Param: "size", Code: compat.CodeInvalidValue, Message: err.Error()}
-		}
-		plan.Width, plan.Height = w, h
-		genW, genH = w, h
-		if !r.AnySize {
-			genW, genH = generationSize(w, h, nativeW, nativeH)
-		}
 	}
 
 	quality := or(req.Quality, r.DefaultQuality)
@@ -95,8 +106,6 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 	plan.SD = sd.Request{
 		Prompt:         req.Prompt,
 		NegativePrompt: req.NegativePrompt,
-		Width:          genW,
-		Height:         genH,
 		Steps:          steps,
 		Scheduler:      req.Scheduler,
 		Seed:           seed,
@@ -109,6 +118,34 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 		plan.SD.Guidance, plan.SD.HasGuidance = g, true
 	}
 	return plan, nil
+}
+
+// setSize fixes the delivered size and the size the pipeline generates.
+func (p *GenerationPlan) setSize(w, h, genW, genH int) {
+	p.Width, p.Height = w, h
+	p.SD.Width, p.SD.Height = genW, genH
+}
+
+// nativeSize is the model's own resolution (nativeFallback when unknown).
+func nativeSize(info models.Info) (int, int) {
+	if info.NativeWidth <= 0 || info.NativeHeight <= 0 {
+		return nativeFallback, nativeFallback
+	}
+	return info.NativeWidth, info.NativeHeight
+}
+
+// askedSize reads a validated size field; auto is true for "auto" (also
+// when it is the family's default).
+func askedSize(size string, r compat.Rules) (w, h int, auto bool, err error) {
+	size = or(size, r.DefaultSize)
+	if size == compat.SizeAuto {
+		return 0, 0, true, nil
+	}
+	w, h, err = compat.ParseSize(size)
+	if err != nil {
+		return 0, 0, false, &compat.Error{Param: "size", Code: compat.CodeInvalidValue, Message: err.Error()}
+	}
+	return w, h, false, nil
 }
 
 func or(s, fallback string) string {
@@ -214,15 +251,17 @@ func ToImagesResponse(plan GenerationPlan, res sd.Result, payloads []imagePayloa
 }
 
 // ToUsage is the usage block of n images: input tokens are the CLIP tokens
-// that conditioned them, output tokens OpenAI's image-token figure for the
-// delivered size and quality (see imageTokens).
+// that conditioned them plus the input image's tokens (edits, variations),
+// output tokens OpenAI's image-token figure for the delivered size and
+// quality (see imageTokens).
 func ToUsage(plan GenerationPlan, n, textTokens int) compat.ImageUsage {
 	out := n * imageTokens(plan.Width, plan.Height, plan.Quality)
+	in := textTokens + plan.ImageTokens
 	return compat.ImageUsage{
-		InputTokens:        textTokens,
+		InputTokens:        in,
 		OutputTokens:       out,
-		TotalTokens:        textTokens + out,
-		InputTokensDetails: compat.InputTokensDetails{TextTokens: textTokens},
+		TotalTokens:        in + out,
+		InputTokensDetails: compat.InputTokensDetails{TextTokens: textTokens, ImageTokens: plan.ImageTokens},
 	}
 }
 

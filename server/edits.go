@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"mime"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/cache"
+	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/sd"
+)
+
+// UploadLimit caps the bodies of the multipart routes (edits, variations):
+// the largest image upstream takes plus room for the other parts. It
+// replaces Options.BodyLimit there when it is the larger of the two.
+const UploadLimit = compat.MaxUploadBytes + 1<<20
+
+// isUploadRoute names the routes whose bodies are multipart image uploads.
+func isUploadRoute(path string) bool {
+	return path == "/v1/images/edits" || path == "/v1/images/variations"
+}
+
+// VariationStrength is how far a variation re-imagines its image when the
+// request names no strength: enough to vary the picture, little enough to
+// keep its composition.
+const VariationStrength = 0.7
+
+// createImageEdit is POST /v1/images/edits.
+func (s *Server) createImageEdit(c *gin.Context) error {
+	boundary, err := multipartBoundary(c.Request)
+	if err != nil {
+		return err
+	}
+	req, err := compat.ReadImageEditRequest(c.Request.Body, boundary)
+	if err != nil {
+		return uploadErr(c, err)
+	}
+	name := req.Model
+	if name == "" {
+		name = compat.DefaultEditModel(req)
+	}
+	t, err := s.resolveModel(name)
+	if err != nil {
+		return err
+	}
+	if err := compat.ValidateEdit(req, t.Rules); err != nil {
+		return err
+	}
+	if err := canStartFromImage(t); err != nil {
+		return err
+	}
+	in, err := decodeEditInput(req, compat.EditRulesFor(t.Rules.Family))
+	if err != nil {
+		return err
+	}
+	plan, err := FromEditRequest(req, t, in, randomSeed())
+	if err != nil {
+		return err
+	}
+	key := cache.Params{ImageDigests: []string{cache.Digest(req.Images[0].Data)}}
+	if req.Mask != nil {
+		key.MaskDigest = cache.Digest(req.Mask.Data)
+	}
+	return s.respondImages(c, imageJob{Endpoint: "edits", Target: t, Plan: plan, Cache: key}, req.Generation())
+}
+
+// createImageVariation is POST /v1/images/variations: image-to-image of
+// the upload at VariationStrength, with an empty prompt unless the prompt
+// extension gives one.
+func (s *Server) createImageVariation(c *gin.Context) error {
+	boundary, err := multipartBoundary(c.Request)
+	if err != nil {
+		return err
+	}
+	req, err := compat.ReadImageVariationRequest(c.Request.Body, boundary)
+	if err != nil {
+		return uploadErr(c, err)
+	}
+	name := req.Model
+	if name == "" {
+		name = string(compat.FamilyDallE2) // the only upstream model with variations
+	}
+	t, err := s.resolveModel(name)
+	if err != nil {
+		return err
+	}
+	if err := compat.ValidateVariation(req, t.Rules); err != nil {
+		return err
+	}
+	if err := canStartFromImage(t); err != nil {
+		return err
+	}
+	img, err := decodeUpload(req.Images[0])
+	if err != nil {
+		return err
+	}
+	if err := checkSquare(img, compat.EditRulesFor(t.Rules.Family), "variations"); err != nil {
+		return err
+	}
+	plan, err := FromVariationRequest(req, t, img, randomSeed())
+	if err != nil {
+		return err
+	}
+	key := cache.Params{ImageDigests: []string{cache.Digest(req.Images[0].Data)}}
+	return s.respondImages(c, imageJob{Endpoint: "variations", Target: t, Plan: plan, Cache: key}, req.Generation())
+}
+
+// respondImages runs a job and answers with the images in the generations
+// response shape.
+func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGenerationRequest) error {
+	out, err := s.produce(c, job)
+	if err != nil {
+		return err
+	}
+	payloads := s.deliver(c.Request, job.Plan, out.images)
+	textTokens := s.textTokens(req, out.result)
+	c.JSON(http.StatusOK, ToImagesResponse(job.Plan, out.result, payloads, s.opts.Now(), textTokens))
+	return nil
+}
+
+// multipartBoundary insists on multipart/form-data and returns its boundary
+// ("" when missing: the reader reports it).
+func multipartBoundary(r *http.Request) (string, error) {
+	ct := r.Header.Get("Content-Type")
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if err != nil || mediaType != "multipart/form-data" {
+		return "", badRequest(fmt.Sprintf("Invalid Content-Type header (%q): expected multipart/form-data.", ct))
+	}
+	return params["boundary"], nil
+}
+
+// uploadErr marks a body that stopped because the client left, so it is
+// logged as 499 rather than as a server fault.
+func uploadErr(c *gin.Context, err error) error {
+	if ctxErr := c.Request.Context().Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	return err
+}
+
+// canStartFromImage: edits and variations encode the image, which needs a
+// VAE encoder.
+func canStartFromImage(t Target) error {
+	if t.Info.CanEncode {
+		return nil
+	}
+	return &compat.Error{Param: "model", Code: compat.CodeInvalidValue, Message: fmt.Sprintf(
+		"Invalid 'model': '%s' (local model %s) has no VAE encoder, so it cannot start from an image. Use a model whose folder has vae_encoder/.",
+		t.Name, t.ModelID)}
+}
+
+// FromEditRequest maps a validated edit to a plan. The mask (or, without
+// one, the image's own transparent pixels) is the region to repaint, at
+// strength 1 unless the request says otherwise; with neither, the whole
+// image is re-imagined at sd.DefaultStrength.
+func FromEditRequest(req compat.ImageEditRequest, t Target, in EditInput, seed uint64) (GenerationPlan, error) {
+	plan, err := basePlan(req.Generation(), t, seed)
+	if err != nil {
+		return GenerationPlan{}, err
+	}
+	strength := sd.DefaultStrength
+	if in.Mask != nil {
+		strength = 1
+	}
+	if req.Strength != nil {
+		strength = *req.Strength
+	}
+	if err := plan.startFrom(in, req.Size, t, strength); err != nil {
+		return GenerationPlan{}, err
+	}
+	return plan, nil
+}
+
+// FromVariationRequest maps a validated variation to a plan.
+func FromVariationRequest(req compat.ImageVariationRequest, t Target, img image.Image, seed uint64) (GenerationPlan, error) {
+	plan, err := basePlan(req.Generation(), t, seed)
+	if err != nil {
+		return GenerationPlan{}, err
+	}
+	strength := VariationStrength
+	if req.Strength != nil {
+		strength = *req.Strength
+	}
+	if err := plan.startFrom(EditInput{Image: img}, req.Size, t, strength); err != nil {
+		return GenerationPlan{}, err
+	}
+	return plan, nil
+}
+
+// startFrom sizes the plan for an input image and puts the image (and
+// mask) in the pipeline request at the generation size. "auto" delivers
+// the image's own size; aliases generate at the native pixel count in the
+// delivered aspect, local models exactly at an explicit size.
+func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength float64) error {
+	b := in.Image.Bounds()
+	nativeW, nativeH := nativeSize(t.Info)
+	w, h, auto, err := askedSize(size, t.Rules)
+	if err != nil {
+		return err
+	}
+	genW, genH := w, h
+	if auto {
+		w, h = b.Dx(), b.Dy()
+	}
+	if auto || !t.Rules.AnySize {
+		genW, genH = generationSize(w, h, nativeW, nativeH)
+	}
+	p.setSize(w, h, genW, genH)
+
+	img := opaqueRGBA(in.Image)
+	p.SD.InitImage = resizeRGBA(img, genW, genH)
+	p.SD.Strength, p.SD.HasStrength = strength, true
+	if in.Mask != nil {
+		p.SD.Mask = scaleMask(in.Mask, genW, genH)
+		p.Keep = &keptPixels{Image: resizeRGBA(img, w, h), Mask: scaleMask(in.Mask, w, h)}
+	}
+	p.ImageTokens = imageTokens(genW, genH, p.Quality)
+	return nil
+}

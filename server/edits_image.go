@@ -1,0 +1,213 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
+
+	"github.com/gen2brain/webp"
+
+	"github.com/sdgate/sdgate/compat"
+)
+
+// EditInput is an edit's decoded upload: the picture and the region to
+// repaint (compat.MaskRepaint, the picture's size; nil: no region).
+type EditInput struct {
+	Image image.Image
+	Mask  *image.Gray
+}
+
+// decodeEditInput decodes the image and the mask (or finds the image's own
+// transparent pixels) and checks their shapes against each other and the
+// family.
+func decodeEditInput(req compat.ImageEditRequest, er compat.EditRules) (EditInput, error) {
+	img, err := decodeUpload(req.Images[0])
+	if err != nil {
+		return EditInput{}, err
+	}
+	if err := checkSquare(img, er, "edits"); err != nil {
+		return EditInput{}, err
+	}
+	if req.Mask == nil {
+		return EditInput{Image: img, Mask: compat.RepaintRegion(img)}, nil
+	}
+	mask, err := compat.DecodeMask(req.Mask.Data)
+	if err != nil {
+		return EditInput{}, err
+	}
+	if is, ms := img.Bounds().Size(), mask.Rect.Size(); is != ms {
+		return EditInput{}, &compat.Error{Param: "mask", Code: compat.CodeInvalidImage, Message: fmt.Sprintf(
+			"Invalid 'mask': the mask is %dx%d but the image is %dx%d; they must be the same size.", ms.X, ms.Y, is.X, is.Y)}
+	}
+	return EditInput{Image: img, Mask: mask}, nil
+}
+
+// checkSquare enforces dall-e-2's square images.
+func checkSquare(img image.Image, er compat.EditRules, endpoint string) error {
+	if s := img.Bounds().Size(); er.Square && s.X != s.Y {
+		return &compat.Error{Param: "image", Code: compat.CodeInvalidImage, Message: fmt.Sprintf(
+			"Invalid 'image': dall-e-2 %s need a square image, but it is %dx%d.", endpoint, s.X, s.Y)}
+	}
+	return nil
+}
+
+// imageCodec decodes one upload format.
+type imageCodec struct {
+	name   string
+	magic  func([]byte) bool
+	config func([]byte) (image.Config, error)
+	decode func([]byte) (image.Image, error)
+}
+
+// uploadCodecs are the formats edits and variations accept, recognised by
+// their bytes: clients declare application/octet-stream as often as not.
+var uploadCodecs = []imageCodec{
+	{"PNG", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) },
+		func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }},
+	{"JPEG", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\xff\xd8\xff")) },
+		func(b []byte) (image.Config, error) { return jpeg.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }},
+	{"WebP", func(b []byte) bool { return len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP" },
+		func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }},
+}
+
+// decodeUpload decodes a PNG, JPEG or WebP upload. Its declared sides are
+// checked before any pixel is decoded, so a small file cannot claim a huge
+// picture.
+func decodeUpload(u compat.Upload) (image.Image, error) {
+	const param = "image"
+	for _, codec := range uploadCodecs {
+		if !codec.magic(u.Data) {
+			continue
+		}
+		cfg, err := codec.config(u.Data)
+		if err != nil {
+			return nil, undecodable(codec.name, err)
+		}
+		if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > compat.MaxSide || cfg.Height > compat.MaxSide {
+			return nil, &compat.Error{Param: param, Code: compat.CodeImageTooLarge, Message: fmt.Sprintf(
+				"Invalid 'image': %dx%d is outside 1x1 to %dx%d.", cfg.Width, cfg.Height, compat.MaxSide, compat.MaxSide)}
+		}
+		img, err := codec.decode(u.Data)
+		if err != nil {
+			return nil, undecodable(codec.name, err)
+		}
+		return img, nil
+	}
+	return nil, &compat.Error{Param: param, Code: compat.CodeInvalidImageFormat, Message: fmt.Sprintf(
+		"Invalid 'image': unsupported file format (declared as %q). Supported formats are PNG, JPEG and WebP.", u.ContentType)}
+}
+
+func undecodable(format string, err error) error {
+	return &compat.Error{Param: "image", Code: compat.CodeInvalidImage,
+		Message: fmt.Sprintf("Invalid 'image': the file is not a valid %s image (%v).", format, err)}
+}
+
+// opaqueRGBA copies img to an opaque RGBA image at the origin. Partly
+// transparent pixels keep their colour at full opacity (not darkened by
+// premultiplication): the result is opaque anyway, and fully transparent
+// pixels are repainted.
+func opaqueRGBA(img image.Image) *image.RGBA {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	switch m := img.(type) {
+	case *image.NRGBA:
+		for y := range h {
+			copy(dst.Pix[y*dst.Stride:y*dst.Stride+4*w], m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):])
+		}
+		for i := 3; i < len(dst.Pix); i += 4 {
+			dst.Pix[i] = 255
+		}
+		return dst
+	}
+	if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+		draw.Draw(dst, dst.Rect, img, b.Min, draw.Src)
+		return dst
+	}
+	for y := range h {
+		for x := range w {
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			c.A = 255
+			dst.SetRGBA(x, y, color.RGBA(c))
+		}
+	}
+	return dst
+}
+
+// scaleMask resizes a repaint mask and keeps it binary. A pixel of the
+// result is repainted when any pixel it covers is, so a thin region never
+// vanishes when the mask shrinks to the generation size.
+func scaleMask(m *image.Gray, w, h int) *image.Gray {
+	sw, sh := m.Rect.Dx(), m.Rect.Dy()
+	if sw == w && sh == h {
+		return m
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := range h {
+		y0, y1 := span(y, h, sh)
+		for x := range w {
+			x0, x1 := span(x, w, sw)
+			out.Pix[y*out.Stride+x] = regionValue(m, x0, y0, x1, y1)
+		}
+	}
+	return out
+}
+
+// span is the source range [lo, hi) that destination index i of n covers
+// in a source of size src (at least one source pixel).
+func span(i, n, src int) (int, int) {
+	lo := i * src / n
+	hi := max(lo+1, ((i+1)*src+n-1)/n)
+	return lo, min(hi, src)
+}
+
+func regionValue(m *image.Gray, x0, y0, x1, y1 int) uint8 {
+	for y := y0; y < y1; y++ {
+		row := m.Pix[y*m.Stride:]
+		for x := x0; x < x1; x++ {
+			if row[x] >= 128 {
+				return compat.MaskRepaint
+			}
+		}
+	}
+	return compat.MaskKeep
+}
+
+// keptPixels is what an edit keeps, at the delivered size: the original
+// image and the repaint mask. The pipeline already composites at the
+// generation size; this restores the original exactly after resizing.
+type keptPixels struct {
+	Image *image.RGBA
+	Mask  *image.Gray
+}
+
+// finish resizes a generated image to the delivered size and, for an edit
+// with a mask, puts every kept pixel of the original back.
+func (p GenerationPlan) finish(img *image.RGBA) *image.RGBA {
+	out := resizeRGBA(img, p.Width, p.Height)
+	if p.Keep == nil {
+		return out
+	}
+	if out == img { // resizeRGBA returned the generator's own image
+		out = image.NewRGBA(img.Rect)
+		draw.Draw(out, out.Rect, img, img.Rect.Min, draw.Src)
+	}
+	k := p.Keep
+	for y := range p.Height {
+		for x := range p.Width {
+			if k.Mask.Pix[y*k.Mask.Stride+x] >= 128 {
+				continue
+			}
+			o, src := out.PixOffset(out.Rect.Min.X+x, out.Rect.Min.Y+y), y*k.Image.Stride+4*x
+			copy(out.Pix[o:o+4], k.Image.Pix[src:src+4])
+		}
+	}
+	return out
+}
