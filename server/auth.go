@@ -116,21 +116,37 @@ type usageDay struct {
 	GPUSeconds float64 `json:"gpu_seconds"`
 }
 
+// wireLimits are a key's limits on the wire (0: unlimited).
+type wireLimits struct {
+	RequestsPerMinute int   `json:"requests_per_minute"`
+	ImagesPerMinute   int   `json:"images_per_minute"`
+	ImagesPerDay      int   `json:"images_per_day"`
+	ImageQuota        int64 `json:"image_quota"`
+}
+
+func toWireLimits(l auth.Limits) wireLimits {
+	return wireLimits{RequestsPerMinute: l.RequestsPerMinute, ImagesPerMinute: l.ImagesPerMinute, ImagesPerDay: l.ImagesPerDay, ImageQuota: l.ImageQuota}
+}
+
+func (l wireLimits) auth() auth.Limits {
+	return auth.Limits{RequestsPerMinute: l.RequestsPerMinute, ImagesPerMinute: l.ImagesPerMinute, ImagesPerDay: l.ImagesPerDay, ImageQuota: l.ImageQuota}
+}
+
 // keyView is a key as the admin endpoints show it: never its secret.
 type keyView struct {
-	Object     string      `json:"object"`
-	ID         string      `json:"id"`
-	Name       string      `json:"name"`
-	Hint       string      `json:"redacted_value"`
-	CreatedAt  int64       `json:"created_at"`
-	LastUsedAt *int64      `json:"last_used_at"`
-	ExpiresAt  *int64      `json:"expires_at"`
-	Revoked    bool        `json:"revoked"`
-	Admin      bool        `json:"admin"`
-	Models     []string    `json:"models"`
-	Limits     auth.Limits `json:"limits"`
-	Static     bool        `json:"static"`
-	Value      string      `json:"value,omitempty"` // only in the answer to create
+	Object     string     `json:"object"`
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Hint       string     `json:"redacted_value"`
+	CreatedAt  int64      `json:"created_at"`
+	LastUsedAt *int64     `json:"last_used_at"`
+	ExpiresAt  *int64     `json:"expires_at"`
+	Revoked    bool       `json:"revoked"`
+	Admin      bool       `json:"admin"`
+	Models     []string   `json:"models"`
+	Limits     wireLimits `json:"limits"`
+	Static     bool       `json:"static"`
+	Value      string     `json:"value,omitempty"` // only in the answer to create
 }
 
 func unixOrNil(t time.Time) *int64 {
@@ -148,7 +164,7 @@ func viewKey(k *auth.Key) keyView {
 	}
 	return keyView{Object: "api_key", ID: k.ID, Name: k.Name, Hint: k.Hint, CreatedAt: k.CreatedAt.Unix(),
 		LastUsedAt: unixOrNil(k.LastUsedAt), ExpiresAt: unixOrNil(k.ExpiresAt), Revoked: k.Revoked(),
-		Admin: k.Admin, Models: models, Limits: k.Limits, Static: k.Static}
+		Admin: k.Admin, Models: models, Limits: toWireLimits(k.Limits), Static: k.Static}
 }
 
 // requireAdmin guards the admin endpoints.
@@ -178,11 +194,11 @@ func (s *Server) listKeys(c *gin.Context) error {
 
 // createKeyRequest is the body of POST /v1/admin/keys.
 type createKeyRequest struct {
-	Name      string      `json:"name"`
-	Limits    auth.Limits `json:"limits"`
-	Models    []string    `json:"models"`
-	Admin     bool        `json:"admin"`
-	ExpiresAt *int64      `json:"expires_at"` // unix seconds
+	Name      string     `json:"name"`
+	Limits    wireLimits `json:"limits"`
+	Models    []string   `json:"models"`
+	Admin     bool       `json:"admin"`
+	ExpiresAt *int64     `json:"expires_at"` // unix seconds
 }
 
 // createKey is POST /v1/admin/keys: the answer holds the key, once.
@@ -200,7 +216,7 @@ func (s *Server) createKey(c *gin.Context) error {
 	if err := dec.Decode(&req); err != nil {
 		return badRequest(fmt.Sprintf("We could not parse the JSON body of your request: %v", err))
 	}
-	spec := auth.KeySpec{Name: req.Name, Limits: req.Limits, Models: req.Models, Admin: req.Admin}
+	spec := auth.KeySpec{Name: req.Name, Limits: req.Limits.auth(), Models: req.Models, Admin: req.Admin}
 	if req.ExpiresAt != nil {
 		spec.ExpiresAt = time.Unix(*req.ExpiresAt, 0)
 	}

@@ -128,7 +128,7 @@ func TestAuthErrors(t *testing.T) {
 
 func TestUsageAndAdminEndpoints(t *testing.T) {
 	ts, _, admin := authServer(t)
-	created := call(t, ts, "POST", "/v1/admin/keys", admin, `{"name":"client","limits":{"ImageQuota":10}}`)
+	created := call(t, ts, "POST", "/v1/admin/keys", admin, `{"name":"client","limits":{"image_quota":10}}`)
 	secret, _ := created.body["value"].(string)
 	id, _ := created.body["id"].(string)
 	if created.status != 201 || !strings.HasPrefix(secret, "sk-") || id == "" {
@@ -136,6 +136,9 @@ func TestUsageAndAdminEndpoints(t *testing.T) {
 	}
 	if a := call(t, ts, "GET", "/v1/admin/keys", secret, ""); a.status != 403 {
 		t.Errorf("non-admin listed keys: %d", a.status)
+	}
+	if l, _ := created.body["limits"].(map[string]any); l["image_quota"] != 10.0 {
+		t.Errorf("limits on the wire: %v", created.body["limits"])
 	}
 	list := call(t, ts, "GET", "/v1/admin/keys", admin, "")
 	raw, _ := json.Marshal(list.body)
