@@ -91,6 +91,9 @@ func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (Generat
 	quality := or(req.Quality, r.DefaultQuality)
 	plan.Quality = echoQuality(quality)
 	steps := qualitySteps(quality, t.Info.DefaultSteps)
+	if n, ok := t.Info.QualitySteps[quality]; ok && n > 0 { // the model's sdgate.json says
+		steps = n
+	}
 	if req.Steps != nil {
 		steps = *req.Steps
 	}
@@ -114,7 +117,7 @@ func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (Generat
 	}
 	if req.GuidanceScale != nil {
 		plan.SD.Guidance, plan.SD.HasGuidance = *req.GuidanceScale, true
-	} else if g, ok := styleGuidance(or(req.Style, r.DefaultStyle), t.Info.DefaultGuidance); ok {
+	} else if g, ok := modelStyleGuidance(or(req.Style, r.DefaultStyle), t.Info); ok {
 		plan.SD.Guidance, plan.SD.HasGuidance = g, true
 	}
 	return plan, nil
@@ -203,6 +206,15 @@ func styleGuidance(style string, defaultGuidance float64) (float64, bool) {
 		return 0, false
 	}
 	return math.Round(g*100) / 100, true
+}
+
+// modelStyleGuidance is the model's own style_guidance from its sdgate.json
+// when it names the style, else styleGuidance's factors.
+func modelStyleGuidance(style string, info models.Info) (float64, bool) {
+	if g, ok := info.StyleGuidance[style]; ok && style != "" {
+		return g, true
+	}
+	return styleGuidance(style, info.DefaultGuidance)
 }
 
 // generationSize is the size with about the native pixel count and the

@@ -300,3 +300,28 @@ func TestEstimateCLIPTokens(t *testing.T) {
 		}
 	}
 }
+
+// A model's sdgate.json quality_steps and style_guidance win over the
+// default factors; unnamed qualities and styles keep the factors.
+func TestModelQualityAndStyleOverrides(t *testing.T) {
+	info := models.Info{ID: "m", NativeWidth: 512, NativeHeight: 512, DefaultSteps: 20, DefaultGuidance: 7,
+		QualitySteps: map[string]int{"hd": 33}, StyleGuidance: map[string]float64{"natural": 3.5}}
+	cases := []struct {
+		quality, style string
+		steps          int
+		guidance       float64
+	}{
+		{"hd", "natural", 33, 3.5},
+		{"standard", "vivid", 20, 8.4},
+	}
+	for _, c := range cases {
+		req := compat.ImageGenerationRequest{Prompt: "p", Quality: c.quality, Style: c.style}
+		plan, err := FromGenerationRequest(req, testTarget(t, "dall-e-3", compat.FamilyDallE3, info), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.SD.Steps != c.steps || plan.SD.Guidance != c.guidance {
+			t.Errorf("%s/%s: steps %d guidance %g, want %d %g", c.quality, c.style, plan.SD.Steps, plan.SD.Guidance, c.steps, c.guidance)
+		}
+	}
+}
