@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,11 +63,7 @@ func runGenerate(ctx context.Context, args []string, getenv env, stdout, stderr 
 		req.Width, req.Height = w, h
 	}
 
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := cliLogger(stderr, *verbose)
 	rt, err := rf.start(logger)
 	if err != nil {
 		return err

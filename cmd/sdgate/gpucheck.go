@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -59,11 +58,7 @@ func runGPUCheck(ctx context.Context, args []string, getenv env, stdout, stderr 
 			return fmt.Errorf("--size: %w", err)
 		}
 	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := cliLogger(stderr, *verbose)
 
 	// One line per figure, written as soon as it is known: a run that fails
 	// half-way still shows everything measured before.

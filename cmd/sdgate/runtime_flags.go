@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -89,4 +90,14 @@ func (f *runtimeFlags) start(logger *slog.Logger) (*sd.Runtime, error) {
 		return nil, err
 	}
 	return sd.NewRuntime(opts)
+}
+
+// cliLogger is the logger of the one-shot commands (generate, gpucheck):
+// warnings only, unless -v asks for the runtime's and models' decisions.
+func cliLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
