@@ -78,6 +78,7 @@ type entry struct {
 	keepAlive time.Duration // < 0: never unload when idle
 	inUse     int           // jobs between load and the end of generation
 	lastUsed  time.Time
+	dropped   bool // removed by Rescan: jobs still queued for it must not reload it
 }
 
 // folderSettings is the registry's part of a folder's sdgate.json (the sd
@@ -162,6 +163,9 @@ func (r *Registry) Rescan() error {
 		}
 		drop = append(drop, old)
 	}
+	for _, old := range drop {
+		old.dropped = true
+	}
 	r.entries, r.broken = found, broken
 	r.mu.Unlock()
 	for _, old := range drop {
@@ -196,9 +200,13 @@ func (r *Registry) open(id, path string) (*entry, error) {
 		}
 		keep = d
 	}
-	created := time.Now()
-	if st, err := os.Stat(filepath.Join(path, "model_index.json")); err == nil {
-		created = st.ModTime()
+	// The folder's version: the newest of its configs, so editing
+	// sdgate.json counts as a change on rescan.
+	var created time.Time
+	for _, name := range []string{"model_index.json", "sdgate.json"} {
+		if st, err := os.Stat(filepath.Join(path, name)); err == nil && st.ModTime().After(created) {
+			created = st.ModTime()
+		}
 	}
 	s := m.Spec
 	info := Info{
@@ -310,23 +318,38 @@ func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.
 	queued := time.Now()
 	err := r.queue.Do(ctx, func(ctx context.Context) error {
 		wait := time.Since(queued)
-		r.acquire(e)
+		if !r.acquire(e) {
+			return fmt.Errorf("%w: %s (removed by a rescan while queued)", ErrModelNotFound, id)
+		}
 		defer r.release(e)
 		loadTime, err := r.ensureLoaded(ctx, e)
 		if err != nil {
 			return err
 		}
 		res, err = e.model.Generate(ctx, req)
+		if errors.Is(err, sd.ErrNotLoaded) {
+			// The keep-alive janitor unloaded it between our check and the
+			// run: load again (we are the worker) and run once more.
+			if loadTime, err = r.ensureLoaded(ctx, e); err != nil {
+				return err
+			}
+			res, err = e.model.Generate(ctx, req)
+		}
 		res.ModelLoad, res.QueueWait = loadTime, wait
 		return err
 	})
 	return res, err
 }
 
-func (r *Registry) acquire(e *entry) {
+// acquire marks e in use; false when a rescan dropped it meanwhile.
+func (r *Registry) acquire(e *entry) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.dropped {
+		return false
+	}
 	e.inUse++
-	r.mu.Unlock()
+	return true
 }
 
 func (r *Registry) release(e *entry) {

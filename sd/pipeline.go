@@ -151,7 +151,7 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	latents, err := m.denoise(ctx, j, cond, &clock)
+	latents, stepsRun, err := m.denoise(ctx, j, cond, &clock)
 	if err != nil {
 		return Result{}, err
 	}
@@ -161,7 +161,7 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 	}
 	res := Result{
 		Images: images, Prompt: cond.kept, Truncated: cond.truncated,
-		Width: j.Width, Height: j.Height, Steps: j.Steps, Guidance: j.Guidance,
+		Width: j.Width, Height: j.Height, Steps: j.Steps, StepsRun: stepsRun, Guidance: j.Guidance,
 		Scheduler: cond.scheduler, ORT: clock.total, Total: time.Since(start),
 	}
 	return res, nil
@@ -234,11 +234,12 @@ func (b batchNoise) Randn(dst []float32) {
 	}
 }
 
-// denoise runs the scheduler loop and returns the final latents [N,4,h,w].
-func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *ortClock) ([]float32, error) {
+// denoise runs the scheduler loop and returns the final latents [N,4,h,w]
+// and the number of steps it ran.
+func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *ortClock) ([]float32, int, error) {
 	sched, err := scheduler.New(j.Scheduler, m.schedConfig, j.Steps)
 	if err != nil {
-		return nil, paramErr("scheduler", "%v", err)
+		return nil, 0, paramErr("scheduler", "%v", err)
 	}
 	gens := make(batchNoise, j.N)
 	for i := range gens {
@@ -247,7 +248,7 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	var noise scheduler.Noise = gens // boxed once, not once per step
 	st, err := m.start(j, sched, gens, clock)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	latents := st.latents
 
@@ -257,7 +258,7 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	}
 	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer run.close()
 	in := newUNetInput(run.sampleBuffer(), batch, int(m.unet.channels), st.per, st.extra)
@@ -265,8 +266,9 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	guided := make([]float32, len(latents))
 	timesteps := sched.Timesteps()
 	for i := st.step; i < len(timesteps); i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			// The cause tells a client's cancel from a worker shutdown.
+			return nil, 0, context.Cause(ctx)
 		}
 		sched.ScaleModelInput(scaled, latents, i)
 		in.fill(scaled)
@@ -274,18 +276,18 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		out, err := run.predict(timesteps[i])
 		clock.total += time.Since(began)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		guide(guided, out, j.cfg, float32(j.Guidance))
 		if err := sched.Step(i, guided, latents, noise); err != nil {
-			return nil, fmt.Errorf("scheduler step %d: %w", i, err)
+			return nil, 0, fmt.Errorf("scheduler step %d: %w", i, err)
 		}
 		st.blendKnown(sched, i+1, len(timesteps))
 		if j.Progress != nil {
 			j.Progress(i+1-st.step, len(timesteps)-st.step)
 		}
 	}
-	return latents, nil
+	return latents, len(timesteps) - st.step, nil
 }
 
 // unetInput lays the scaled latents out as the UNet's sample input: the

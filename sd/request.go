@@ -54,7 +54,8 @@ type Result struct {
 	Truncated bool
 	Width     int
 	Height    int
-	Steps     int
+	Steps     int // as requested (what a PNG's parameters say)
+	StepsRun  int // denoising steps actually run per image (fewer for image-to-image)
 	Guidance  float64
 	Scheduler string
 	// Timings: ORT is the time spent inside ONNX Runtime calls, Total the

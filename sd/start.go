@@ -51,21 +51,22 @@ func (m *Model) start(j job, sched scheduler.Scheduler, gens batchNoise, clock *
 	if j.Mask != nil {
 		repaint = maskPixels(j.Mask)
 	}
-	imgLatents, err := m.encodeImage(pixels, j, gens, clock)
-	if err != nil {
-		return nil, err
-	}
-	st.known = imgLatents
 	st.noise = make([]float32, len(st.latents))
-	gens.Randn(st.noise)
 	if start == 0 && strength >= 1 && m.Spec.Inpainting {
-		// diffusers' inpainting pipeline at strength 1 starts from pure
-		// noise rather than from a fully noised image.
+		// diffusers' inpainting pipeline at full strength starts from pure
+		// noise and never encodes the image (nor draws its latent sample).
+		gens.Randn(st.noise)
 		sigma := float32(sched.InitNoiseSigma())
 		for i, v := range st.noise {
 			st.latents[i] = v * sigma
 		}
 	} else {
+		imgLatents, err := m.encodeImage(pixels, j, gens, clock)
+		if err != nil {
+			return nil, err
+		}
+		st.known = imgLatents
+		gens.Randn(st.noise)
 		sched.AddNoise(st.latents, imgLatents, st.noise, start)
 	}
 
@@ -90,18 +91,20 @@ func (m *Model) start(j job, sched scheduler.Scheduler, gens batchNoise, clock *
 				masked[p], masked[plane+p], masked[2*plane+p] = 0, 0, 0
 			}
 		}
-		// Encoding the masked image draws no noise for latent_parameters
-		// exports: diffusers takes the distribution's mode here.
-		maskedLatents, err := m.encodeMode(masked, j, clock)
+		// Like diffusers, the masked image's latents are sampled after the
+		// noise, from each image's generator (latent_parameters exports).
+		maskedLatents, err := m.encodeImage(masked, j, gens, clock)
 		if err != nil {
 			return nil, err
 		}
 		lp := per / 4
-		st.extra = make([]float32, 0, 5*lp)
-		for _, k := range st.keep {
-			st.extra = append(st.extra, 1-k)
+		st.extra = make([]float32, 0, j.N*5*lp)
+		for i := range j.N {
+			for _, k := range st.keep {
+				st.extra = append(st.extra, 1-k)
+			}
+			st.extra = append(st.extra, maskedLatents[i*per:(i+1)*per]...)
 		}
-		st.extra = append(st.extra, maskedLatents...)
 		st.known = nil // the UNet itself keeps the known region
 		return st, nil
 	}
@@ -185,22 +188,6 @@ func (m *Model) encodeImage(pixels []float32, j job, gens batchNoise, clock *ort
 		for k, v := range raw[:per] {
 			dst[k] = v * scale
 		}
-	}
-	return out, nil
-}
-
-// encodeMode encodes without sampling: latent_sample as is, or the mean of
-// latent_parameters; times the scaling factor. One image's latents.
-func (m *Model) encodeMode(pixels []float32, j job, clock *ortClock) ([]float32, error) {
-	raw, err := m.encodeRaw(pixels, j, clock)
-	if err != nil {
-		return nil, err
-	}
-	per := int(4 * j.latentH * j.latentW)
-	out := make([]float32, per)
-	scale := float32(m.Spec.ScalingFactor)
-	for k, v := range raw[:per] {
-		out[k] = v * scale
 	}
 	return out, nil
 }

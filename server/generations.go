@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -64,6 +65,9 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
+		if r.Context().Err() != nil { // the client left mid-body: not our fault
+			return nil, fmt.Errorf("read body: %w: %w", context.Canceled, err)
+		}
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	return body, nil

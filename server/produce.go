@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -58,10 +59,28 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 	if job.Cache.MaskDigest != "" {
 		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)
 	}
-	var ran sd.Result // set when this request itself ran the pipeline
+	// A panic below must still settle the admission (release the reserved
+	// quota, write the record) before recovery answers 500.
+	finished := false
+	defer func() {
+		if p := recover(); p != nil {
+			if !finished {
+				usage.Status = http.StatusInternalServerError
+				if err := finish(usage); err != nil {
+					s.log.Error("usage record lost", "request_id", usage.RequestID, "err", err)
+				}
+			}
+			panic(p)
+		}
+	}()
+
+	// The compute may run in the cache's flight goroutine and outlive this
+	// request (a coalesced waiter keeps it going): it must touch neither c
+	// nor this function's variables, only the flight-owned stats.
+	stats := &flightStats{}
 	compute := func(ctx context.Context) (cache.Entry, error) {
 		res, err := s.gen.Generate(ctx, job.Target.ModelID, plan.SD)
-		ran = res
+		stats.set(res)
 		if err != nil {
 			return cache.Entry{}, err
 		}
@@ -69,9 +88,6 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 			return cache.Entry{}, fmt.Errorf("generator returned %d images for n=%d", len(res.Images), plan.SD.N)
 		}
 		s.metrics.observeGeneration(job.Target.ModelID, res)
-		if res.ModelLoad > 0 {
-			c.Header("X-Model-Load-Ms", fmt.Sprint(res.ModelLoad.Milliseconds()))
-		}
 		images, err := s.encodeAll(plan, res)
 		if err != nil {
 			return cache.Entry{}, err
@@ -83,16 +99,19 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		return e, nil
 	}
 	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
+	ran := stats.get()
 	c.Header("X-Cache", outcome.Header())
+	if ran.ModelLoad > 0 {
+		c.Header("X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
+	}
 	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
 		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
 
-	if ran.Total > 0 || ran.Steps > 0 {
-		usage.GPUSeconds = ran.Total.Seconds()
-		usage.Steps = ran.Steps * len(ran.Images)
-	}
+	usage.GPUSeconds = ran.Total.Seconds()
+	usage.Steps = ran.StepsRun * len(ran.Images)
 	if err != nil {
 		usage.Status = statusOf(s.classify(c, err))
+		finished = true
 		if finishErr := finish(usage); finishErr != nil {
 			s.log.Error("usage record lost", "request_id", usage.RequestID, "err", finishErr)
 		}
@@ -105,6 +124,7 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		usage.GPUSeconds, usage.Steps = 0, 0
 	}
 	// Durable before the client can see its images.
+	finished = true
 	if err := finish(usage); err != nil {
 		return produced{}, fmt.Errorf("meter usage: %w", err)
 	}
@@ -113,6 +133,26 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		out.result.Images = append(out.result.Images, sd.Image{Seed: seed})
 	}
 	return out, nil
+}
+
+// flightStats carries what one run of the pipeline cost from the compute
+// (possibly on another goroutine) to the request that started it.
+type flightStats struct {
+	mu  sync.Mutex
+	res sd.Result
+}
+
+func (f *flightStats) set(res sd.Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.res = sd.Result{Total: res.Total, QueueWait: res.QueueWait, ModelLoad: res.ModelLoad,
+		StepsRun: res.StepsRun, Images: make([]sd.Image, len(res.Images))}
+}
+
+func (f *flightStats) get() sd.Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.res
 }
 
 // logJobKey holds a jobLog for the access log line.

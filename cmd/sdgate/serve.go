@@ -123,22 +123,24 @@ func openGate(ctx context.Context, f serveFlags, getenv env) (*auth.Gate, func()
 
 // openCache builds the result cache: in memory by default, in Redis when
 // --cache-redis names one; nil with --cache-bytes -1.
-func openCache(f serveFlags, logger *slog.Logger) (*cache.Cache, error) {
+func openCache(f serveFlags, logger *slog.Logger) (*cache.Cache, func(), error) {
 	var store cache.Store
+	closeStore := func() {}
 	switch {
 	case f.cacheRedis != "":
 		r, err := cache.NewRedis(cache.RedisOptions{URL: f.cacheRedis, TTL: f.cacheTTL})
 		if err != nil {
-			return nil, fmt.Errorf("--cache-redis: %w", err)
+			return nil, nil, fmt.Errorf("--cache-redis: %w", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := r.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("--cache-redis %s: %w", f.cacheRedis, err)
+			r.Close()
+			return nil, nil, fmt.Errorf("--cache-redis %s: %w", f.cacheRedis, err)
 		}
-		store = r
+		store, closeStore = r, func() { r.Close() }
 	case f.cacheBytes < 0:
-		return nil, nil
+		return nil, closeStore, nil
 	default:
 		size := f.cacheBytes
 		if size == 0 {
@@ -146,11 +148,16 @@ func openCache(f serveFlags, logger *slog.Logger) (*cache.Cache, error) {
 		}
 		m, err := cache.NewMemory(size)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		store = m
 	}
-	return cache.New(store, cache.Options{PromptCaching: f.promptCache, Logger: logger})
+	c, err := cache.New(store, cache.Options{PromptCaching: f.promptCache, Logger: logger})
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return c, closeStore, nil
 }
 
 // modelDigests fingerprints each model folder once (per folder version)
@@ -170,8 +177,9 @@ func modelDigests(reg *models.Registry, logger *slog.Logger) func(id string) str
 				return d
 			}
 			d, err := cache.ModelDigest(m.Dir)
-			if err != nil {
+			if err != nil { // not remembered: the next request tries again
 				logger.Warn("model digest", "id", id, "err", err)
+				return ""
 			}
 			known[version] = d
 			return d
@@ -258,16 +266,17 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer closeGate()
-	resultCache, err := openCache(f, logger)
+	resultCache, closeCache, err := openCache(f, logger)
 	if err != nil {
 		return err
 	}
+	defer closeCache()
 	dev, _ := rt.Device()
 	srv, err := server.New(reg, server.Options{
 		Aliases: aliases, DefaultModel: reg.DefaultModel(), PublicURL: f.publicURL,
 		ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger, QueueDepth: reg.QueueDepth,
 		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, ModelStats: reg.Stats,
-		Engine: "ort-" + rt.Version() + "/" + dev.String(), ModelDigest: modelDigests(reg, logger),
+		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(), ModelDigest: modelDigests(reg, logger),
 		CountTokens: reg.CountTokens,
 	})
 	if err != nil {
@@ -279,7 +288,15 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// inflight lets shutdown wait for every handler before the key store
+	// (deferred above) closes: a handler still metering must finish.
+	var inflight sync.WaitGroup
+	handler := srv.Handler()
+	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Done()
+		handler.ServeHTTP(w, r)
+	})}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "models", len(reg.Models()), "default", reg.DefaultModel())
@@ -313,10 +330,13 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	shutErr := httpSrv.Shutdown(drainCtx)
+	// Past the drain timeout this cancels what still runs on the GPU: those
+	// requests answer 503 and are metered.
 	closeErr := reg.Close(drainCtx)
 	if errors.Is(shutErr, context.DeadlineExceeded) {
-		logger.Warn("drain timeout passed; in-flight requests were cancelled")
-		shutErr = nil
+		logger.Warn("drain timeout passed; cancelling in-flight requests")
+		shutErr = httpSrv.Close()
 	}
+	inflight.Wait()
 	return errors.Join(shutErr, closeErr)
 }
