@@ -31,7 +31,7 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 	}
 	out := []NetworkOutput{{Name: "text_encoder", Values: hidden, Want: int(2 * te.length * te.hidden)}}
 
-	run, err := m.unet.prepare(2, h, w, hidden, te.length)
+	run, err := m.unet.prepare(2, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 func UNetBench(tb testing.TB, m *Model, batch int, h, w int64) (step func() error, done func()) {
 	te := m.textEncoder
 	hidden := make([]float32, int64(batch)*te.length*te.hidden)
-	run, err := m.unet.prepare(batch, h, w, hidden, te.length)
+	run, err := m.unet.prepare(batch, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, batch))
 	if err != nil {
 		tb.Fatal(err)
 	}

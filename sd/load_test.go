@@ -105,11 +105,13 @@ func TestEveryVariantLoadsAndRuns(t *testing.T) {
 		"fp16-external":      {FP16: true, ExternalData: true, Timestep: "float-scalar"},
 		"inpaint":            {Inpaint: true},
 		"no-vae-encoder":     {NoVAEEncoder: true},
+		"lcm":                {LCM: true},
+		"fp16-lcm-scalar":    {LCM: true, FP16: true, Timestep: "float-scalar"},
 	}
 	for name, opts := range variants {
 		t.Run(name, func(t *testing.T) {
 			m := loadModel(t, opts)
-			if m.Spec.FP16 != opts.FP16 || m.Spec.Inpainting != opts.Inpaint || m.Spec.CanEncode == opts.NoVAEEncoder {
+			if m.Spec.FP16 != opts.FP16 || m.Spec.Inpainting != opts.Inpaint || m.Spec.CanEncode == opts.NoVAEEncoder || m.Spec.LCM != opts.LCM {
 				t.Errorf("spec %+v does not match %+v", m.Spec, opts)
 			}
 			for _, n := range sd.NetworkOutputs(t, m) {

@@ -47,6 +47,7 @@ type Spec struct {
 	Inpainting                bool // UNet with 9 input channels
 	CanEncode                 bool // has a VAE encoder
 	FP16                      bool // UNet takes float16 latents
+	LCM                       bool // UNet takes timestep_cond (guidance embedding, no CFG pass)
 	MaxTokens                 int
 }
 
@@ -202,6 +203,7 @@ func (m *Model) readSpec() error {
 		Inpainting:    m.unet.channels == 9,
 		CanEncode:     m.vaeEncoder != nil,
 		FP16:          m.unet.sampleType == ort.TensorElementDataTypeFloat16,
+		LCM:           m.unet.condDim > 0,
 		MaxTokens:     m.tokenizer.MaxLength(),
 	}
 	var unetCfg struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sdgate/sdgate/sd/rng"
@@ -80,7 +81,9 @@ func (m *Model) resolve(req Request) (job, error) {
 		j.Seed, j.HasSeed = randomSeed(), true
 	}
 	j.latentH, j.latentW = int64(j.Height/8), int64(j.Width/8)
-	j.cfg = j.Guidance > 1 // diffusers: guidance <= 1 means no unconditional pass
+	// diffusers: guidance <= 1 means no unconditional pass; LCM UNets take
+	// guidance as an embedding instead and never run one.
+	j.cfg = j.Guidance > 1 && m.unet.condDim == 0
 	return j, nil
 }
 
@@ -256,7 +259,7 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	if j.cfg {
 		batch = 2 * j.N
 	}
-	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens)
+	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens, guidanceEmbedding(j.Guidance, m.unet.condDim, batch))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -288,6 +291,30 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 		}
 	}
 	return latents, len(timesteps) - st.step, nil
+}
+
+// guidanceEmbedding is LCM's timestep_cond: a sinusoidal embedding of
+// (guidance - 1) * 1000, sines then cosines (diffusers'
+// get_guidance_scale_embedding), the same row for every batch entry.
+// nil when the UNet takes none.
+func guidanceEmbedding(guidance float64, dim int64, batch int) []float32 {
+	if dim <= 0 {
+		return nil
+	}
+	half := dim / 2
+	w := float32((guidance - 1) * 1000)
+	step := math.Log(10000) / float64(half-1)
+	row := make([]float32, dim) // an odd width ends in one zero of padding
+	for i := range half {
+		x := w * float32(math.Exp(float64(i)*-step))
+		row[i] = float32(math.Sin(float64(x)))
+		row[half+i] = float32(math.Cos(float64(x)))
+	}
+	out := make([]float32, 0, int64(batch)*dim)
+	for range batch {
+		out = append(out, row...)
+	}
+	return out
 }
 
 // unetInput lays the scaled latents out as the UNet's sample input: the

@@ -203,3 +203,28 @@ func TestEveryVariantGenerates(t *testing.T) {
 		})
 	}
 }
+
+// An LCM model: LCMScheduler by default, guidance through timestep_cond
+// (it changes the image), and no unconditional pass (the negative prompt,
+// which only that pass reads, changes nothing).
+func TestLCMModel(t *testing.T) {
+	m := loadModel(t, synth.Options{LCM: true})
+	if !m.Spec.LCM || m.Spec.DefaultSteps != 4 {
+		t.Fatalf("spec %+v", m.Spec)
+	}
+	req := sd.Request{Prompt: "a cat", Seed: 2, HasSeed: true}
+	base := generate(t, m, req)
+	if base.Scheduler != "lcm" || base.Steps != 4 {
+		t.Errorf("scheduler %q, steps %d", base.Scheduler, base.Steps)
+	}
+	neg := req
+	neg.NegativePrompt = "a dog"
+	if got := generate(t, m, neg); !bytes.Equal(got.Images[0].Image.Pix, base.Images[0].Image.Pix) {
+		t.Error("the negative prompt changed an LCM image: an unconditional pass ran")
+	}
+	other := req
+	other.Guidance, other.HasGuidance = 2, true
+	if got := generate(t, m, other); bytes.Equal(got.Images[0].Image.Pix, base.Images[0].Image.Pix) {
+		t.Error("guidance did not reach the UNet's timestep_cond")
+	}
+}

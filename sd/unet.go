@@ -30,6 +30,10 @@ type unet struct {
 	timestep     timestepKind
 	timestepType ort.TensorElementDataType
 	castScalar   bool // fp16 scalar timestep fed as float32 through a rewritten graph
+	// condDim > 0: an LCM UNet whose timestep_cond input takes the
+	// guidance-scale embedding [batch, condDim].
+	condDim  int64
+	condType ort.TensorElementDataType
 }
 
 func newUNet(n *network) (*unet, error) {
@@ -37,9 +41,7 @@ func newUNet(n *network) (*unet, error) {
 		switch s.Name {
 		case "text_embeds", "time_ids":
 			return nil, n.bad("input %q means an SDXL UNet; SDXL is not supported yet", s.Name)
-		case "timestep_cond":
-			return nil, n.bad("input %q (LCM guidance embedding) is not supported yet", s.Name)
-		case "sample", "timestep", "encoder_hidden_states":
+		case "sample", "timestep", "encoder_hidden_states", "timestep_cond":
 		default:
 			return nil, n.bad("unexpected input %q", s.Name)
 		}
@@ -63,6 +65,15 @@ func newUNet(n *network) (*unet, error) {
 		return nil, err
 	}
 	u.outType = out.Type
+	if tc, ok := n.input("timestep_cond"); ok {
+		if err := n.requireFloat(tc, ok, "timestep_cond", 2); err != nil {
+			return nil, err
+		}
+		if tc.Dims[1] <= 0 {
+			return nil, n.bad("timestep_cond's width is symbolic; sdgate needs time_cond_proj_dim fixed")
+		}
+		u.condDim, u.condType = tc.Dims[1], tc.Type
+	}
 	ts, ok := n.input("timestep")
 	if !ok {
 		return nil, n.bad(`no "timestep" input`)
@@ -97,14 +108,16 @@ type unetRun struct {
 	tInt     *ort.Tensor[int64]
 	tFloat   *floatTensor
 	tScalar  *ort.Scalar[float32]
+	cond     *floatTensor // LCM: timestep_cond, filled once
 	inputs   []ort.Value
 	outputs  []ort.Value
 	tScratch []float32
 }
 
 // prepare allocates the tensors for batch latents of h x w (latent pixels)
-// conditioned on hidden ([batch, tokens, width], copied in once).
-func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64) (*unetRun, error) {
+// conditioned on hidden ([batch, tokens, width], copied in once) and, for
+// LCM UNets, timeCond ([batch, condDim]).
+func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64, timeCond []float32) (*unetRun, error) {
 	r := &unetRun{u: u, batch: batch}
 	b := int64(batch)
 	var err error
@@ -139,6 +152,15 @@ func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64) (*
 		}
 		ts = r.tScalar
 	}
+	if u.condDim > 0 {
+		if int64(len(timeCond)) != b*u.condDim {
+			return fail(fmt.Errorf("timestep_cond: %d values for [%d, %d]", len(timeCond), b, u.condDim))
+		}
+		if r.cond, err = newFloatTensor(u.condType, b, u.condDim); err != nil {
+			return fail(err)
+		}
+		r.cond.Store(timeCond)
+	}
 	// Inputs in the session's order (the graph's declaration order).
 	for _, s := range u.inputs {
 		switch s.Name {
@@ -148,6 +170,8 @@ func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64) (*
 			r.inputs = append(r.inputs, ts)
 		case "encoder_hidden_states":
 			r.inputs = append(r.inputs, r.hidden.value)
+		case "timestep_cond":
+			r.inputs = append(r.inputs, r.cond.value)
 		}
 	}
 	r.outputs = []ort.Value{r.out.value}
@@ -189,6 +213,7 @@ func (r *unetRun) close() {
 	r.hidden.Destroy()
 	r.out.Destroy()
 	r.tFloat.Destroy()
+	r.cond.Destroy()
 	if r.tInt != nil {
 		r.tInt.Destroy()
 	}

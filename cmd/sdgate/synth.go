@@ -28,6 +28,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		external     = fs.Bool("external-data", false, "put every network's weights in model.onnx_data")
 		inpaint      = fs.Bool("inpaint", false, "UNet with 9 input channels (inpainting)")
 		noEncoder    = fs.Bool("no-vae-encoder", false, "leave out vae_encoder/")
+		lcm          = fs.Bool("lcm", false, "latent consistency model: UNet with timestep_cond, LCMScheduler")
 		seed         = fs.Uint64("seed", 0, "seed of the random weights")
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
 	)
@@ -46,6 +47,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		ExternalData:     *external,
 		Inpaint:          *inpaint,
 		NoVAEEncoder:     *noEncoder,
+		LCM:              *lcm,
 		Timestep:         *timestep,
 		Seed:             *seed,
 		ClipBPE:          *clipBPE,

@@ -45,6 +45,10 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 	if opts.Inpaint {
 		index["_class_name"] = "OnnxStableDiffusionInpaintPipeline"
 	}
+	if opts.LCM {
+		index["_class_name"] = "ORTLatentConsistencyModelPipeline"
+		index["scheduler"] = component("diffusers", "LCMScheduler")
+	}
 	if !opts.NoVAEEncoder {
 		index["vae_encoder"] = component("diffusers", "OnnxRuntimeModel")
 	}
@@ -64,9 +68,18 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 		"timestep_spacing":    "leading",
 		"trained_betas":       nil,
 	}
+	if opts.LCM { // LCM-distilled SD 1.5's scheduler configuration
+		scheduler["_class_name"] = "LCMScheduler"
+		scheduler["original_inference_steps"] = 50
+		scheduler["set_alpha_to_one"] = true
+		delete(scheduler, "skip_prk_steps")
+	}
 	manifest := Manifest{
 		Preset: opts.Preset, NativeWidth: p.width, NativeHeight: p.height,
 		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16,
+	}
+	if opts.LCM { // diffusers' LCM pipeline defaults
+		manifest.DefaultSteps, manifest.DefaultGuidance = 4, 8.5
 	}
 	for _, f := range []struct {
 		path  string

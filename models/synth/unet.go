@@ -20,7 +20,13 @@ type netOptions struct {
 	seed     uint64
 	timestep string // UNet only
 	inpaint  bool   // UNet only
+	// timeCondDim > 0 adds LCM's timestep_cond input [batch, timeCondDim]
+	// (UNet only).
+	timeCondDim int64
 }
+
+// lcmTimeCondDim is time_cond_proj_dim of LCM-distilled SD 1.5 UNets.
+const lcmTimeCondDim = 256
 
 // buildUNet writes the denoiser: sample, timestep and encoder_hidden_states
 // in, predicted noise (out_sample) out.
@@ -34,7 +40,11 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 	timestep, timestepType := b.timestepInput(o)
 	context := b.input("encoder_hidden_states", o.float, sym("batch"), sym("sequence"), fixed(cfg.ctxDim))
 
-	temb := b.timeEmbedding(timestep, timestepType, sample, cfg)
+	timeCond := ""
+	if o.timeCondDim > 0 {
+		timeCond = b.input("timestep_cond", o.float, sym("batch"), fixed(o.timeCondDim))
+	}
+	temb := b.timeEmbedding(timestep, timestepType, sample, timeCond, o.timeCondDim, cfg)
 	tembAct := b.silu(temb)
 	n := norms{groups: cfg.groups, eps: 1e-5, tembDim: cfg.tembDim()}
 	// block is the j-th ResNet of a level and, where the level has them,
@@ -115,7 +125,10 @@ func (b *builder) timestepInput(o netOptions) (string, dataType) {
 // timeEmbedding is diffusers' sinusoidal embedding (cos first, as SD's
 // flip_sin_to_cos) followed by a two-layer MLP. The sinusoid is computed in
 // fp32 even in fp16 networks, where t*freq would lose the timestep's detail.
-func (b *builder) timeEmbedding(timestep string, timestepType dataType, sample string, cfg unetConfig) string {
+//
+// LCM UNets add a projection of timestep_cond to the sinusoid (diffusers'
+// TimestepEmbedding cond_proj) before the MLP.
+func (b *builder) timeEmbedding(timestep string, timestepType dataType, sample, timeCond string, condDim int64, cfg unetConfig) string {
 	t := timestep
 	if timestepType != dtFloat {
 		t = b.op("Cast", []string{t}, attrI("to", int64(dtFloat)))
@@ -135,6 +148,9 @@ func (b *builder) timeEmbedding(timestep string, timestepType dataType, sample s
 	emb := b.op("Concat", []string{b.op("Cos", []string{arg}), b.op("Sin", []string{arg})}, attrI("axis", 1))
 	if b.float != dtFloat {
 		emb = b.op("Cast", []string{emb}, attrI("to", int64(b.float)))
+	}
+	if timeCond != "" {
+		emb = b.op("Add", []string{emb, b.linear(timeCond, "time_embedding.cond_proj", condDim, dim, false)})
 	}
 	h := b.linear(emb, "time_embedding.linear_1", dim, cfg.tembDim(), true)
 	return b.linear(b.silu(h), "time_embedding.linear_2", cfg.tembDim(), cfg.tembDim(), true)

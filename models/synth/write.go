@@ -49,6 +49,9 @@ type Options struct {
 	Inpaint bool
 	// NoVAEEncoder leaves out vae_encoder/, as some exports do.
 	NoVAEEncoder bool
+	// LCM makes a latent consistency model: the UNet takes timestep_cond
+	// (the guidance-scale embedding), and the scheduler is LCMScheduler.
+	LCM bool
 	// Timestep is the UNet's timestep input: TimestepFloatBatch (default
 	// when empty), TimestepInt64Batch or TimestepFloatScalar.
 	Timestep string
@@ -204,6 +207,9 @@ type plannedNet struct {
 // plan builds the folder's networks in the order they are written.
 func plan(p preset, opts Options) []plannedNet {
 	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint}
+	if opts.LCM {
+		o.timeCondDim = lcmTimeCondDim
+	}
 	if opts.FP16 {
 		o.float = dtFloat16
 	}
