@@ -39,8 +39,9 @@ test: deps
 	$(GO) test -race -timeout 30m ./...
 	bash scripts/gpu/test.sh
 
+# -p 1: one package at a time, so benchmarks do not share the cores.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
