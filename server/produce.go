@@ -218,11 +218,13 @@ func (s *Server) encodeAll(plan GenerationPlan, res sd.Result) ([][]byte, error)
 // deliver stores each encoded image behind a URL or base64-encodes it.
 func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) []imagePayload {
 	payloads := make([]imagePayload, len(images))
-	for i, data := range images {
-		if plan.ResponseFormat == compat.ResponseFormatURL {
-			name, _ := s.store.put(data, contentTypes[plan.OutputFormat], plan.OutputFormat)
+	if plan.ResponseFormat == compat.ResponseFormatURL {
+		names, _ := s.store.putAll(images, contentTypes[plan.OutputFormat], plan.OutputFormat)
+		for i, name := range names {
 			payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
-		} else {
+		}
+	} else {
+		for i, data := range images {
 			payloads[i].B64 = base64.StdEncoding.EncodeToString(data)
 		}
 	}

@@ -46,19 +46,28 @@ func newImageStore(ttl time.Duration, maxBytes int64, now func() time.Time) *ima
 // put stores data and returns its file name (hex token + "." + ext) and
 // expiry.
 func (s *imageStore) put(data []byte, contentType, ext string) (string, time.Time) {
-	var token [16]byte
-	rand.Read(token[:]) // never fails: crypto/rand crashes the program instead
-	name := hex.EncodeToString(token[:]) + "." + ext
-	img := &storedImage{name: name, data: data, contentType: contentType, expires: s.now().Add(s.ttl)}
+	names, expires := s.putAll([][]byte{data}, contentType, ext)
+	return names[0], expires
+}
 
+// putAll stores the images of one response together: making room evicts
+// only older images, never a sibling the client has yet to fetch.
+func (s *imageStore) putAll(datas [][]byte, contentType, ext string) ([]string, time.Time) {
+	expires := s.now().Add(s.ttl)
+	names := make([]string, len(datas))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.items[name] = s.order.PushBack(img)
-	s.bytes += int64(len(data))
-	for s.bytes > s.maxBytes && s.order.Len() > 1 {
+	for i, data := range datas {
+		var token [16]byte
+		rand.Read(token[:]) // never fails: crypto/rand crashes the program instead
+		names[i] = hex.EncodeToString(token[:]) + "." + ext
+		s.items[names[i]] = s.order.PushBack(&storedImage{name: names[i], data: data, contentType: contentType, expires: expires})
+		s.bytes += int64(len(data))
+	}
+	for s.bytes > s.maxBytes && s.order.Len() > len(datas) {
 		s.removeLocked(s.order.Front())
 	}
-	return name, img.expires
+	return names, expires
 }
 
 // get returns a live image.

@@ -65,3 +65,20 @@ func TestImageStoreSweepsInBackground(t *testing.T) {
 	clock.set(time.Unix(1800000001, 0))
 	waitFor(t, "the sweeper", func() bool { n, _ := s.stats(); return n == 0 })
 }
+
+// Making room for a response's images evicts older images only, never a
+// sibling of the same response.
+func TestImageStoreKeepsAResponseTogether(t *testing.T) {
+	s := newImageStore(time.Minute, 10, time.Now)
+	defer s.close()
+	old, _ := s.put([]byte("old"), "image/png", "png")
+	names, _ := s.putAll([][]byte{[]byte("aaaa"), []byte("bbbb"), []byte("cccc")}, "image/png", "png")
+	if _, ok := s.get(old); ok {
+		t.Error("the older image was kept past the byte budget")
+	}
+	for i, n := range names {
+		if _, ok := s.get(n); !ok {
+			t.Errorf("image %d of the response was evicted by its own siblings", i)
+		}
+	}
+}
