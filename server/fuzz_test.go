@@ -35,17 +35,24 @@ func FuzzGenerationsHandler(f *testing.F) {
 		}
 		req := httptest.NewRequest(http.MethodPost, "/v1/images/generations", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		switch {
-		case rec.Code == http.StatusOK:
-			return
-		case rec.Code >= 500:
-			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
-		}
-		var env compat.ErrorResponse
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.Message == "" || env.Error.Type == "" {
-			t.Fatalf("status %d without an envelope for %q: %s", rec.Code, body, rec.Body)
-		}
+		checkFuzzAnswer(t, h, req, body)
 	})
+}
+
+// checkFuzzAnswer serves req and insists on what every fuzzed request must
+// get: a 200, or a non-5xx answer in OpenAI's error envelope.
+func checkFuzzAnswer[B ~string | ~[]byte](t *testing.T, h http.Handler, req *http.Request, body B) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	switch {
+	case rec.Code == http.StatusOK:
+		return
+	case rec.Code >= 500:
+		t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+	}
+	var env compat.ErrorResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.Message == "" || env.Error.Type == "" {
+		t.Fatalf("status %d without an envelope for %q: %s", rec.Code, body, rec.Body)
+	}
 }

@@ -3,6 +3,7 @@
 // SDGATE_LOCAL_MODEL a local model id, NODE_PATH holds the unpacked SDK.
 'use strict';
 const assert = require('node:assert/strict');
+const { expectError, run } = require('./node_harness.cjs');
 const { OpenAI } = require('openai');
 
 const client = new OpenAI({ baseURL: process.env.SDGATE_BASE_URL, apiKey: 'sk-unused', maxRetries: 0 });
@@ -25,20 +26,6 @@ function jpegSize(buf) {
     i += 2 + len;
   }
   throw new Error('no SOF marker');
-}
-
-async function expectError(promise, status, param, code) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof OpenAI.APIError, `not an APIError: ${err}`);
-    assert.equal(err.status, status);
-    assert.equal(err.type, status === 404 || status === 400 ? 'invalid_request_error' : err.type);
-    assert.equal(err.param, param);
-    assert.equal(err.code, code);
-    return err;
-  }
-  throw new Error(`expected a ${status} error`);
 }
 
 const checks = {
@@ -115,17 +102,4 @@ const checks = {
   },
 };
 
-(async () => {
-  let failed = 0;
-  for (const [name, check] of Object.entries(checks)) {
-    try {
-      await check();
-      console.log(`ok   ${name}`);
-    } catch (err) {
-      failed++;
-      console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
-    }
-  }
-  console.log(`${Object.keys(checks).length - failed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run(checks);

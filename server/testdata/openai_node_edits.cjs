@@ -5,6 +5,7 @@
 // are an ordinary and an inpainting local model.
 'use strict';
 const assert = require('node:assert/strict');
+const { expectError, run } = require('./node_harness.cjs');
 const fs = require('node:fs');
 const path = require('node:path');
 const { OpenAI, toFile } = require('openai');
@@ -23,20 +24,6 @@ function upload(name, type) {
 function save(name, item) {
   assert.equal(typeof item.b64_json, 'string', `no b64_json for ${name}`);
   fs.writeFileSync(path.join(out, name), Buffer.from(item.b64_json, 'base64'));
-}
-
-async function expectError(promise, status, param, code) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof OpenAI.APIError, `not an APIError: ${err}`);
-    assert.equal(err.status, status);
-    assert.equal(err.type, 'invalid_request_error');
-    assert.equal(err.param, param);
-    assert.equal(err.code, code);
-    return;
-  }
-  throw new Error(`expected a ${status} error`);
 }
 
 const checks = {
@@ -92,17 +79,4 @@ const checks = {
   },
 };
 
-(async () => {
-  let failed = 0;
-  for (const [name, check] of Object.entries(checks)) {
-    try {
-      await check();
-      console.log(`ok   ${name}`);
-    } catch (err) {
-      failed++;
-      console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
-    }
-  }
-  console.log(`${Object.keys(checks).length - failed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run(checks);
