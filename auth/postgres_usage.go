@@ -1,0 +1,157 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgUsageWriter group-commits usage like usageWriter does for SQLite: one
+// goroutine, one transaction for every record queued while the last commit ran.
+type pgUsageWriter struct {
+	pool  *pgxpool.Pool
+	queue chan usageWrite
+	mu    sync.RWMutex
+	shut  bool
+	done  chan struct{}
+}
+
+func newPgUsageWriter(pool *pgxpool.Pool) *pgUsageWriter {
+	w := &pgUsageWriter{pool: pool, queue: make(chan usageWrite, maxBatch), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (s *PostgresStore) RecordUsage(ctx context.Context, recs ...UsageRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	req := usageWrite{recs: recs, result: make(chan error, 1)}
+	w := s.writer
+	w.mu.RLock()
+	if w.shut {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.queue <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return fmt.Errorf("record usage: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record usage: %w", ctx.Err())
+	}
+}
+
+func (w *pgUsageWriter) loop() {
+	defer close(w.done)
+	for first := range w.queue {
+		batch := []usageWrite{first}
+		n := len(first.recs)
+	drain:
+		for n < maxBatch {
+			select {
+			case req, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, req)
+				n += len(req.recs)
+			default:
+				break drain
+			}
+		}
+		err := w.commit(batch)
+		for _, req := range batch {
+			req.result <- err
+		}
+	}
+}
+
+func (w *pgUsageWriter) close() {
+	w.mu.Lock()
+	if !w.shut {
+		w.shut = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *pgUsageWriter) commit(batch []usageWrite) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := &pgx.Batch{}
+	lastUsed := map[string]time.Time{}
+	for _, req := range batch {
+		for _, r := range req.recs {
+			// A request id already recorded (a retry, a redelivery) is not metered again.
+			b.Queue(`INSERT INTO usage (key_id, request_id, at, day, duration_ms, model,
+				endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+				ON CONFLICT (request_id) DO NOTHING`,
+				r.KeyID, r.RequestID, millis(r.At), dayOf(r.At), r.Duration.Milliseconds(),
+				r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps, r.GPUSeconds, r.Cached,
+				r.Status, strings.Join(r.Inputs, ","))
+			if end := r.At.Add(r.Duration); r.KeyID != "" && end.After(lastUsed[r.KeyID]) {
+				lastUsed[r.KeyID] = end
+			}
+		}
+	}
+	for id, t := range lastUsed {
+		b.Queue(`UPDATE keys SET last_used_at = $1
+			WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, millis(t), id)
+	}
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+func (s *PostgresStore) UsageTotals(ctx context.Context, keyID, day string) (today, total int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN day = $1 THEN images ELSE 0 END), 0)::BIGINT,
+		COALESCE(SUM(images), 0)::BIGINT FROM usage WHERE key_id = $2`, day, keyID).Scan(&today, &total)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage totals of %s: %w", keyID, err)
+	}
+	return today, total, nil
+}
+
+func (s *PostgresStore) UsageByDay(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT day, key_id, COUNT(*),
+		SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(CASE WHEN cached THEN 1 ELSE 0 END),
+		SUM(images), SUM(pixels)::BIGINT, SUM(steps), SUM(gpu_seconds)
+		FROM usage WHERE at >= $1 AND ($2 = '' OR key_id = $2)
+		GROUP BY day, key_id ORDER BY day, key_id`, millis(since), keyID)
+	if err != nil {
+		return nil, fmt.Errorf("usage by day: %w", err)
+	}
+	defer rows.Close()
+	var out []DayUsage
+	for rows.Next() {
+		var u DayUsage
+		if err := rows.Scan(&u.Day, &u.KeyID, &u.Requests, &u.Failed, &u.Cached,
+			&u.Images, &u.Pixels, &u.Steps, &u.GPUSeconds); err != nil {
+			return nil, fmt.Errorf("usage by day: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage by day: %w", err)
+	}
+	return out, nil
+}
