@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/web"
 )
 
 // routes is the whole HTTP surface of sdgate in one place.
@@ -28,6 +29,7 @@ import (
 //	GET  /metrics                   Prometheus text format
 //	GET  /openapi.json              OpenAPI 3 document of this list
 //	GET  /docs                      that document as an offline HTML page
+//	GET  /playground, /web/:file     browser playground (static; the key stays in the page)
 //
 // Anything else is a 404 in OpenAI's envelope.
 func (s *Server) routes() (*gin.Engine, error) {
@@ -48,6 +50,10 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
 	r.GET("/openapi.json", s.openAPIDocument)
 	r.GET("/docs", s.handle(s.docsPage))
+	// The playground is static; its data comes from /v1 with the pasted key.
+	pages := http.StripPrefix("/web", web.Handler())
+	r.GET("/web/:file", gin.WrapH(pages))
+	r.GET("/playground", func(c *gin.Context) { c.Redirect(http.StatusFound, "/web/playground.html") })
 	// Image URLs are unguessable capabilities, fetched by browsers without keys.
 	r.GET("/v1/files/images/:name", s.handle(s.getImageFile))
 
