@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // Family is a set of validation rules. The three OpenAI aliases each have
@@ -52,14 +54,11 @@ type Rules struct {
 // MaxPartialImages is the upstream bound of partial_images.
 const MaxPartialImages = 3
 
-// MaxSeed is the largest seed that survives a round trip through a JSON
-// client that reads numbers as float64 (JavaScript): 2^53 - 1.
-const MaxSeed = 1<<53 - 1
-
-// StepsRange is what the pipeline accepts for the steps extension.
+// MaxSeed, MinSteps and MaxSteps are the pipeline's own limits (sd/spec).
 const (
-	MinSteps = 1
-	MaxSteps = 150
+	MaxSeed  = spec.MaxSeed
+	MinSteps = spec.MinSteps
+	MaxSteps = spec.MaxSteps
 )
 
 var gptFormats = []string{OutputFormatPNG, OutputFormatJPEG, OutputFormatWEBP}

@@ -31,6 +31,9 @@ type Info struct {
 	Scheduler       string // the model's own scheduler name
 	Inpainting      bool   // the UNet takes a mask (9 input channels)
 	CanEncode       bool   // a VAE encoder is present (img2img, edits, variations)
+	// Digest fingerprints this version of the folder (FolderDigest) for
+	// cache keys shared between instances; "" when it could not be read.
+	Digest string
 	// From the folder's sdgate.json: OpenAI (or any) names that point here,
 	// and per-model quality -> steps and style -> guidance mappings.
 	Aliases       []string

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,13 @@ type RegistryOptions struct {
 	Runtime      *sd.Runtime
 	Dir          string // one sub-folder per model; its name is the model id
 	DefaultModel string // "" = the first model by id
-	QueueSize    int    // jobs that may wait behind the running one
-	QueueMaxWait time.Duration
+	// Aliases map names (e.g. dall-e-3) to model ids; they win over the
+	// aliases folders declare in their sdgate.json.
+	Aliases map[string]string
+	// DefaultAliases mean the default model unless an alias says otherwise.
+	DefaultAliases []string
+	QueueSize      int // jobs that may wait behind the running one
+	QueueMaxWait   time.Duration
 	// KeepAlive unloads a model idle this long (default 5m); negative keeps
 	// models loaded forever. A folder's sdgate.json keep_alive overrides it.
 	KeepAlive time.Duration
@@ -58,13 +64,15 @@ type Registry struct {
 	queue       *Queue
 	log         *slog.Logger
 	dir         string
-	defID       string
 	keepAlive   time.Duration
 	maxResident int
+	names       IdentityConfig
 
-	mu      sync.Mutex // guards entries, broken and each entry's use state
-	entries map[string]*entry
-	broken  []Broken
+	rescanMu sync.Mutex // one rescan at a time
+	mu       sync.Mutex // guards entries, ident, broken and each entry's use state
+	entries  map[string]*entry
+	ident    Identity
+	broken   []Broken
 
 	loads, unloads, loadNanos atomic.Uint64
 	closed                    atomic.Bool
@@ -109,17 +117,16 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	}
 	r := &Registry{
 		rt: opts.Runtime, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
+		names:   IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
 		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
 	}
 	if err := r.Rescan(); err != nil {
 		return nil, err
 	}
-	r.defID = opts.DefaultModel
-	if r.defID == "" {
-		r.defID = r.ids()[0]
-	}
-	if _, ok := r.entries[r.defID]; !ok {
-		return nil, fmt.Errorf("models: default model %q is not among %v", r.defID, r.ids())
+	// At start a wrong default is a configuration error; after a rescan
+	// the first model by id stands in (see DefaultState).
+	if def := r.Default(); def.Missing {
+		return nil, fmt.Errorf("models: default model %q is not among %v", def.Configured, r.ident.ids)
 	}
 	r.queue = NewQueue(opts.QueueSize, QueueOptions{MaxWait: opts.QueueMaxWait})
 	go r.janitor()
@@ -131,6 +138,8 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 // unchanged loaded models stay loaded. A broken folder is logged and listed
 // by Broken; it never takes the others down.
 func (r *Registry) Rescan() error {
+	r.rescanMu.Lock()
+	defer r.rescanMu.Unlock()
 	list, err := os.ReadDir(r.dir)
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
@@ -155,18 +164,36 @@ func (r *Registry) Rescan() error {
 	}
 
 	r.mu.Lock()
-	var drop []*entry
-	for id, old := range r.entries {
-		if e, ok := found[id]; ok && old.info.Created.Equal(e.info.Created) {
-			found[id] = old // unchanged folder: keep its loaded sessions
+	old := r.entries
+	r.mu.Unlock()
+	for id, e := range found {
+		if o, ok := old[id]; ok && o.info.Created.Equal(e.info.Created) {
+			found[id] = o // unchanged folder: keep its loaded sessions and digest
 			continue
 		}
-		drop = append(drop, old)
+		e.info.Digest = r.digest(e.info)
 	}
-	for _, old := range drop {
-		old.dropped = true
+	infos := make([]Info, 0, len(found))
+	for _, e := range found {
+		infos = append(infos, e.info)
 	}
-	r.entries, r.broken = found, broken
+	ident := NewIdentity(infos, r.names)
+	if def := ident.Default(); def.Missing {
+		r.log.Warn("default model is not servable; the first model by id stands in", "configured", def.Configured, "serving", def.ID)
+	}
+	for a, target := range ident.Dangling() {
+		r.log.Warn("alias points at no servable model", "alias", a, "target", target)
+	}
+
+	r.mu.Lock()
+	var drop []*entry
+	for id, o := range r.entries {
+		if found[id] != o {
+			o.dropped = true
+			drop = append(drop, o)
+		}
+	}
+	r.entries, r.ident, r.broken = found, ident, broken
 	r.mu.Unlock()
 	for _, old := range drop {
 		// Close waits for a generation still running on the old entry.
@@ -175,6 +202,17 @@ func (r *Registry) Rescan() error {
 		}
 	}
 	return nil
+}
+
+// digest fingerprints a folder version for cache keys; a folder that
+// cannot be read keeps "" (its id alone keys the cache) until it changes.
+func (r *Registry) digest(info Info) string {
+	d, err := FolderDigest(info.Dir)
+	if err != nil {
+		r.log.Warn("model digest", "id", info.ID, "err", err)
+		return ""
+	}
+	return d
 }
 
 func (r *Registry) open(id, path string) (*entry, error) {
@@ -228,25 +266,33 @@ func looksLikeModel(dir string) bool {
 	return false
 }
 
-// ids is sorted; call with r.mu held or before the registry is shared.
-func (r *Registry) ids() []string {
-	ids := make([]string, 0, len(r.entries))
-	for id := range r.entries {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
 // Models lists the servable models by id.
 func (r *Registry) Models() []Info {
+	return r.Identity().Models()
+}
+
+// Identity is what names mean as of the last rescan.
+func (r *Registry) Identity() Identity {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Info, 0, len(r.entries))
-	for _, id := range r.ids() {
-		out = append(out, r.entries[id].info)
-	}
-	return out
+	return r.ident
+}
+
+// Resolve maps an alias, a model id or "" (the default model) to a
+// servable model, as of the last rescan.
+func (r *Registry) Resolve(name string) (Info, bool) {
+	return r.Identity().Resolve(name)
+}
+
+// Aliases are the names that resolve to a model now (alias -> id).
+func (r *Registry) Aliases() map[string]string {
+	return r.Identity().Aliases()
+}
+
+// Default reports the default model in effect and whether it is the
+// configured one.
+func (r *Registry) Default() DefaultState {
+	return r.Identity().Default()
 }
 
 // Broken lists the folders that failed validation and why.
@@ -257,7 +303,7 @@ func (r *Registry) Broken() []Broken {
 }
 
 // DefaultModel is the id used when a request names none.
-func (r *Registry) DefaultModel() string { return r.defID }
+func (r *Registry) DefaultModel() string { return r.Default().ID }
 
 // Loaded reports whether a model's sessions exist now.
 func (r *Registry) Loaded(id string) bool {
@@ -287,16 +333,17 @@ func (r *Registry) Ready(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
-	e, ok := r.entries[r.defID]
+	def := r.ident.Default()
+	e, ok := r.entries[def.ID]
 	r.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: default model %s", ErrModelNotFound, r.defID)
+		return fmt.Errorf("%w: no default model is servable", ErrModelNotFound)
 	}
 	if e.model.Loaded() {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(e.model.Dir, "unet", "model.onnx")); err != nil {
-		return fmt.Errorf("default model %s: %w", r.defID, err)
+		return fmt.Errorf("default model %s: %w", def.ID, err)
 	}
 	return nil
 }
@@ -477,7 +524,7 @@ func (r *Registry) Close(ctx context.Context) error {
 // CountTokens counts text's CLIP tokens with the default model's tokenizer.
 func (r *Registry) CountTokens(text string) int {
 	r.mu.Lock()
-	e, ok := r.entries[r.defID]
+	e, ok := r.entries[r.ident.Default().ID]
 	r.mu.Unlock()
 	if !ok {
 		return 0

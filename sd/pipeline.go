@@ -2,21 +2,20 @@ package sd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/sdgate/sdgate/sd/rng"
 	"github.com/sdgate/sdgate/sd/scheduler"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
-// Limits on a Request, beyond the per-model defaults.
+// Limits on a Request, beyond the per-model defaults (see sd/spec).
 const (
-	MaxSteps    = 150
-	MaxImages   = 16
-	MaxGuidance = 30
+	MaxSteps    = spec.MaxSteps
+	MaxImages   = spec.MaxImages
+	MaxGuidance = spec.MaxGuidance
 )
 
 // SideLimits are the smallest and largest image side a model accepts: from
@@ -78,7 +77,7 @@ func (m *Model) resolve(req Request) (job, error) {
 		return j, err
 	}
 	if !j.HasSeed {
-		j.Seed, j.HasSeed = randomSeed(), true
+		j.Seed, j.HasSeed = spec.RandomSeed(), true
 	}
 	j.latentH, j.latentW = int64(j.Height/8), int64(j.Width/8)
 	// diffusers: guidance <= 1 means no unconditional pass; LCM UNets take
@@ -119,14 +118,6 @@ func (m *Model) resolveImage(j *job) error {
 		return paramErr("strength", "%g of %d steps leaves no step to run", j.Strength, j.Steps)
 	}
 	return nil
-}
-
-// randomSeed draws a seed below 2^32: it survives every JSON client
-// (JavaScript numbers lose integers above 2^53) and every SD tool's UI.
-func randomSeed() uint64 {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
-	return uint64(binary.LittleEndian.Uint32(b[:]))
 }
 
 // Validate reports whether req is acceptable for this model without running it.

@@ -10,8 +10,8 @@ import (
 	"github.com/sdgate/sdgate/models"
 )
 
-// ModelAdmin is what the admin model endpoints need beyond Generator; the
-// models.Registry has it. A Generator without it answers those endpoints 404.
+// ModelAdmin is what the admin model endpoints need beyond Backend; the
+// models.Registry has it. Without one (Options.Admin nil) they answer 404.
 type ModelAdmin interface {
 	Rescan() error
 	Broken() []models.Broken
@@ -42,8 +42,8 @@ func (s *Server) modelAdmin(c *gin.Context) (ModelAdmin, error) {
 	if err := s.requireAdmin(c); err != nil {
 		return nil, err
 	}
-	a, ok := s.gen.(ModelAdmin)
-	if !ok {
+	a := s.opts.Admin
+	if a == nil {
 		return nil, &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "This server cannot administer its models."}
 	}
 	return a, nil
@@ -88,5 +88,7 @@ func (s *Server) writeModelListing(c *gin.Context, a ModelAdmin) {
 	for _, b := range a.Broken() {
 		broken = append(broken, brokenModel{ID: b.ID, Error: b.Err.Error()})
 	}
-	c.JSON(http.StatusOK, gin.H{"object": "list", "data": list, "broken": broken})
+	body := defaultModelFields(s.gen.Default())
+	body["object"], body["data"], body["broken"] = "list", list, broken
+	c.JSON(http.StatusOK, body)
 }

@@ -22,7 +22,7 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(dir, "broken", "unet"), 0o755)
 	os.WriteFile(filepath.Join(dir, "broken", "model_index.json"), []byte(`{}`), 0o644)
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir})
+	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, DefaultAliases: AliasNames()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	gate, _ := auth.New(store, auth.Options{})
 	admin, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
 	user, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "u"})
-	ts := startServer(t, reg, func(o *Options) { o.Gate = gate })
+	ts := startServer(t, reg, func(o *Options) { o.Gate, o.Admin = gate, reg })
 
 	if a := call(t, ts, "GET", "/v1/admin/models", user, ""); a.status != 403 {
 		t.Errorf("non-admin: %d", a.status)
@@ -70,12 +70,12 @@ func TestKeepAliveShowsInMetrics(t *testing.T) {
 	if _, err := synth.Write(context.Background(), filepath.Join(dir, "tiny"), synth.Options{Preset: "tiny"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, KeepAlive: 100 * time.Millisecond})
+	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, KeepAlive: 100 * time.Millisecond, DefaultAliases: AliasNames()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close(context.Background())
-	ts := startServer(t, reg, func(o *Options) { o.ModelStats = reg.Stats })
+	ts := startServer(t, reg)
 	first := call(t, ts, "POST", "/v1/images/generations", "", `{"model":"tiny","prompt":"x","steps":1}`)
 	if first.status != 200 || first.header.Get("X-Model-Load-Ms") == "" {
 		t.Fatalf("cold request: %d, X-Model-Load-Ms %q", first.status, first.header.Get("X-Model-Load-Ms"))

@@ -42,7 +42,7 @@ func callerKey(c *gin.Context) *auth.Key {
 
 // classifyAuth maps the auth package's errors to OpenAI's answers; nil when
 // err is not one of them.
-func classifyAuth(c *gin.Context, err error) *httpError {
+func classifyAuth(err error) *httpError {
 	var (
 		ke *auth.KeyError
 		me *auth.ModelError
@@ -55,15 +55,15 @@ func classifyAuth(c *gin.Context, err error) *httpError {
 	case errors.As(err, &me):
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, param: "model", code: "model_not_found", message: me.Error()}
 	case errors.As(err, &rl):
+		e := &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded", message: rl.Error()}
 		if rl.TooLarge {
-			c.Header("X-Should-Retry", "false")
+			e.noRetry = true
 		} else {
-			setRetryHeaders(c, rl.RetryAfter)
+			e.retry, e.retryAfter = true, rl.RetryAfter
 		}
-		return &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded", message: rl.Error()}
+		return e
 	case errors.As(err, &qe):
-		c.Header("X-Should-Retry", "false")
-		return &httpError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota", message: qe.Error()}
+		return &httpError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota", noRetry: true, message: qe.Error()}
 	case errors.Is(err, auth.ErrNotAdmin):
 		return &httpError{status: http.StatusForbidden, typ: compat.TypeInvalidRequest, code: "insufficient_permissions", message: err.Error()}
 	case errors.Is(err, auth.ErrKeyNotFound):

@@ -78,7 +78,7 @@ func imageBytes(t *testing.T, client *http.Client, d openai.ImageResponseDataInn
 var imageURLPattern = regexp.MustCompile(`^http://127\.0\.0\.1:\d+/v1/files/images/[0-9a-f]{32}\.(png|jpeg|webp)$`)
 
 // TestContractGoOpenAI runs the go-openai contract on the fake pipeline;
-// runGoOpenAIContract takes any Generator, so the real one can run it too.
+// runGoOpenAIContract takes any Backend, so the real one can run it too.
 func TestContractGoOpenAI(t *testing.T) {
 	runGoOpenAIContract(t, newFakeGenerator())
 }
@@ -86,7 +86,7 @@ func TestContractGoOpenAI(t *testing.T) {
 // runGoOpenAIContract checks generations, image sizes and formats, n=2,
 // each alias and the validation errors through go-openai. Aliases map to
 // the first local model by id; local-model cases use that model too.
-func runGoOpenAIContract(t *testing.T, gen Generator) {
+func runGoOpenAIContract(t *testing.T, gen Backend) {
 	infos := slices.Clone(gen.Models())
 	if len(infos) == 0 {
 		t.Fatal("the generator serves no model")
@@ -245,10 +245,9 @@ func contractErrors(t *testing.T, ts *httptest.Server, localID string) {
 }
 
 func TestContractModels(t *testing.T) {
-	ts := startServer(t, newFakeGenerator(), func(o *Options) {
-		o.Aliases = map[string]string{"dall-e-3": "sd-turbo"}
-		o.DefaultModel = "sd-tiny"
-	})
+	gen := newFakeGenerator()
+	gen.names = models.IdentityConfig{Aliases: map[string]string{"dall-e-3": "sd-turbo"}, Default: "sd-tiny"}
+	ts := startServer(t, gen)
 	client := newClient(ts, ts.URL)
 	list, err := client.ListModels(context.Background())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // UploadLimit caps the bodies of the multipart routes (edits, variations):
@@ -57,7 +58,7 @@ func (s *Server) createImageEdit(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	plan, err := FromEditRequest(req, t, in, randomSeed())
+	plan, err := FromEditRequest(req, t, in, spec.RandomSeed())
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (s *Server) createImageVariation(c *gin.Context) error {
 	if err := checkSquare(img, compat.EditRulesFor(t.Rules.Family), "variations"); err != nil {
 		return err
 	}
-	plan, err := FromVariationRequest(req, t, img, randomSeed())
+	plan, err := FromVariationRequest(req, t, img, spec.RandomSeed())
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func editGenerator(t *testing.T) *models.Registry {
 			t.Fatal(err)
 		}
 	}
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: rt, Dir: dir, QueueSize: 8, KeepAlive: -1, MaxResident: 2})
+	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: rt, Dir: dir, QueueSize: 8, KeepAlive: -1, MaxResident: 2, DefaultAliases: AliasNames()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,11 @@ type httpError struct {
 	param   string
 	code    string
 	message string
+	// retry sends the retry headers clients obey (after retryAfter);
+	// noRetry tells them (X-Should-Retry: false) that retrying cannot help.
+	retry      bool
+	retryAfter time.Duration
+	noRetry    bool
 }
 
 func (e *httpError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.message) }
@@ -52,11 +57,17 @@ func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
 // envelope, and the retry headers clients obey.
 func (s *Server) writeError(c *gin.Context, err error) {
 	c.Error(err) // recorded for the access log
-	e := s.classify(c, err)
+	e := s.classify(err, c.Request.Context().Err() != nil)
 	if e == nil { // the client is gone: log only
 		c.Abort()
 		c.Status(StatusClientClosedRequest)
 		return
+	}
+	switch {
+	case e.retry:
+		setRetryHeaders(c, e.retryAfter)
+	case e.noRetry:
+		c.Header("X-Should-Retry", "false")
 	}
 	if e.status >= 500 {
 		s.log.Error("request failed", "request_id", requestID(c), "status", e.status, "err", err)
@@ -64,8 +75,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(e.status, compat.NewErrorResponse(e.typ, e.message, e.param, e.code))
 }
 
-// classify maps err to its answer; nil means the client cancelled.
-func (s *Server) classify(c *gin.Context, err error) *httpError {
+// classify maps err to its answer, headers included, without writing
+// anything; nil means the client left (clientGone) and cancelled it.
+func (s *Server) classify(err error, clientGone bool) *httpError {
 	var (
 		he       *httpError
 		ce       *compat.Error
@@ -74,7 +86,7 @@ func (s *Server) classify(c *gin.Context, err error) *httpError {
 		full     *models.QueueFullError
 		missing  *modelNotFoundError
 	)
-	if e := classifyAuth(c, err); e != nil {
+	if e := classifyAuth(err); e != nil {
 		return e
 	}
 	switch {
@@ -103,22 +115,18 @@ func (s *Server) classify(c *gin.Context, err error) *httpError {
 		if errors.As(err, &full) && full.RetryAfter > 0 {
 			wait = full.RetryAfter
 		}
-		setRetryHeaders(c, wait)
-		return &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded",
+		return &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded", retry: true, retryAfter: wait,
 			message: fmt.Sprintf("The server is busy: the generation queue is full. Please retry after %s.", secondsText(wait))}
 	case errors.Is(err, models.ErrQueueTimeout):
-		setRetryHeaders(c, s.opts.RetryAfter)
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
-			message: "The server is overloaded: the request waited too long for a free GPU. Please retry."}
+			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is overloaded: the request waited too long for a free GPU. Please retry."}
 	case errors.Is(err, models.ErrClosed):
-		setRetryHeaders(c, s.opts.RetryAfter)
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
-			message: "The server is shutting down. Please retry."}
+			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is shutting down. Please retry."}
 	case errors.Is(err, sd.ErrOutOfMemory):
-		c.Header("X-Should-Retry", "false")
-		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "out_of_memory",
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "out_of_memory", noRetry: true,
 			message: "The GPU ran out of memory for this request. Ask for a smaller size or fewer images."}
-	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
+	case errors.Is(err, context.Canceled) && clientGone:
 		return nil
 	case errors.Is(err, context.DeadlineExceeded):
 		return &httpError{status: http.StatusGatewayTimeout, typ: compat.TypeServerError, code: "timeout",

@@ -32,10 +32,14 @@ type fakeGenerator struct {
 	last      sd.Request
 	err       error // returned instead of generating, when set
 	ready     error // returned by Ready
+	// names configure Resolve as the registry's flags do; the OpenAI names
+	// always fall back to the default.
+	names      models.IdentityConfig
+	queueDepth func() int // nil: the queue's depth, or 0 without one
 }
 
 // Interface guard.
-var _ Generator = (*fakeGenerator)(nil)
+var _ Backend = (*fakeGenerator)(nil)
 
 func newFakeGenerator() *fakeGenerator {
 	return &fakeGenerator{models: []models.Info{
@@ -47,6 +51,28 @@ func newFakeGenerator() *fakeGenerator {
 }
 
 func (f *fakeGenerator) Models() []models.Info { return f.models }
+
+func (f *fakeGenerator) identity() models.Identity {
+	cfg := f.names
+	cfg.DefaultAliases = AliasNames()
+	return models.NewIdentity(f.models, cfg)
+}
+
+func (f *fakeGenerator) Resolve(name string) (models.Info, bool) { return f.identity().Resolve(name) }
+func (f *fakeGenerator) Aliases() map[string]string              { return f.identity().Aliases() }
+func (f *fakeGenerator) Default() models.DefaultState            { return f.identity().Default() }
+func (f *fakeGenerator) CountTokens(text string) int             { return estimateCLIPTokens(text) }
+func (f *fakeGenerator) Stats() models.Stats                     { return models.Stats{} }
+
+func (f *fakeGenerator) QueueDepth() int {
+	switch {
+	case f.queueDepth != nil:
+		return f.queueDepth()
+	case f.queue != nil:
+		return f.queue.Depth()
+	}
+	return 0
+}
 
 func (f *fakeGenerator) Ready(context.Context) error {
 	f.mu.Lock()
@@ -194,8 +220,8 @@ func drawSeed(w, h int, seed uint64) *image.RGBA {
 }
 
 // startServer serves gen on a real loopback listener. The contract tests
-// take any Generator, so they can run against the real pipeline too.
-func startServer(t testing.TB, gen Generator, opts ...func(*Options)) *httptest.Server {
+// take any Backend, so they can run against the real pipeline too.
+func startServer(t testing.TB, gen Backend, opts ...func(*Options)) *httptest.Server {
 	t.Helper()
 	var o Options
 	for _, apply := range opts {

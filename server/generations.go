@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"mime"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // createImage is POST /v1/images/generations.
@@ -36,7 +35,7 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err := compat.ValidateGeneration(req, t.Rules); err != nil {
 		return err
 	}
-	plan, err := FromGenerationRequest(req, t, randomSeed())
+	plan, err := FromGenerationRequest(req, t, spec.RandomSeed())
 	if err != nil {
 		return err
 	}
@@ -80,17 +79,9 @@ func (s *Server) textTokens(req compat.ImageGenerationRequest, res sd.Result) in
 	if prompt == "" {
 		prompt = req.Prompt
 	}
-	n := min(s.opts.CountTokens(prompt), clipContext)
+	n := min(s.gen.CountTokens(prompt), clipContext)
 	if req.NegativePrompt != "" {
-		n += min(s.opts.CountTokens(req.NegativePrompt), clipContext)
+		n += min(s.gen.CountTokens(req.NegativePrompt), clipContext)
 	}
 	return n
-}
-
-// randomSeed draws a seed that JSON clients can hold exactly, also for the
-// seeds Seed+i of the other images.
-func randomSeed() uint64 {
-	var b [8]byte
-	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
-	return binary.LittleEndian.Uint64(b[:]) & (compat.MaxSeed >> 1)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sdgate/sdgate/compat"
@@ -383,7 +382,8 @@ func TestStreaming(t *testing.T) {
 
 func TestHealthReadyMetrics(t *testing.T) {
 	gen := newFakeGenerator()
-	ts := startServer(t, gen, func(o *Options) { o.QueueDepth = func() int { return 3 } })
+	gen.queueDepth = func() int { return 3 }
+	ts := startServer(t, gen)
 	c := ts.Client()
 	if r := do(t, c, "GET", ts.URL+"/healthz", "", ""); r.status != 200 || !strings.Contains(string(r.body), `"ok"`) {
 		t.Errorf("healthz %d %s", r.status, r.body)
@@ -426,36 +426,11 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 }
 
-func TestMiddlewareSeam(t *testing.T) {
-	var seen []string
-	ts := startServer(t, newFakeGenerator(), func(o *Options) {
-		o.Middleware = append(o.Middleware, func(c *gin.Context) {
-			seen = append(seen, requestID(c)+" "+c.FullPath())
-			if c.GetHeader("Authorization") != "Bearer ok" {
-				c.AbortWithStatusJSON(401, compat.NewErrorResponse("invalid_request_error", "no key", "", "invalid_api_key"))
-			}
-		})
-	})
-	if r := do(t, ts.Client(), "GET", ts.URL+"/v1/models", "", ""); r.status != 401 {
-		t.Errorf("without key: %d", r.status)
-	}
-	if r := do(t, ts.Client(), "GET", ts.URL+"/v1/models", "", "", "Authorization", "Bearer ok"); r.status != 200 {
-		t.Errorf("with key: %d", r.status)
-	}
-	if r := do(t, ts.Client(), "GET", ts.URL+"/healthz", "", ""); r.status != 200 {
-		t.Errorf("healthz behind auth: %d", r.status)
-	}
-	if len(seen) != 2 || !strings.HasPrefix(seen[0], "req_") || !strings.HasSuffix(seen[0], " /v1/models") {
-		t.Errorf("middleware saw %q: it must run after the request id, on API routes only", seen)
-	}
-}
-
 func TestNewRejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
 	}{
-		{"unknown alias", Options{Aliases: map[string]string{"dall-e-4": "x"}}},
 		{"public url without scheme", Options{PublicURL: "example.com"}},
 		{"bad trusted proxy", Options{TrustedProxies: []string{"not-an-ip"}}},
 	}

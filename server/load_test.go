@@ -24,7 +24,7 @@ func queuedServer(t testing.TB, size int, delay time.Duration, opts ...func(*Opt
 	gen := newFakeGenerator()
 	gen.queue = q
 	gen.setDelay(delay)
-	ts := startServer(t, gen, append([]func(*Options){func(o *Options) { o.QueueDepth = q.Depth }}, opts...)...)
+	ts := startServer(t, gen, opts...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

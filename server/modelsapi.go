@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,8 +15,8 @@ import (
 // ownedBy is the owned_by of every model this server lists.
 const ownedBy = "sdgate"
 
-// listModels is GET /v1/models: local models by id, then the aliases whose
-// target exists.
+// listModels is GET /v1/models: local models by id, then the OpenAI names
+// and the configured aliases, each with the model it resolves to now.
 func (s *Server) listModels(c *gin.Context) error {
 	c.JSON(http.StatusOK, compat.ModelList{Object: compat.ObjectList, Data: s.modelEntries()})
 	return nil
@@ -40,17 +41,26 @@ func (s *Server) modelEntries() []compat.Model {
 	for _, m := range infos {
 		entries = append(entries, toModel(m.ID, m))
 	}
-	aliases := make([]string, 0, len(aliasFamilies))
-	for alias := range aliasFamilies {
-		aliases = append(aliases, alias)
+	names := AliasNames()
+	for _, alias := range slices.Sorted(maps.Keys(s.gen.Aliases())) {
+		if _, isOpenAI := aliasFamilies[alias]; !isOpenAI && !slices.Contains(infoIDs(infos), alias) {
+			names = append(names, alias)
+		}
 	}
-	slices.Sort(aliases)
-	for _, alias := range aliases {
+	for _, alias := range names {
 		if t, err := s.resolveModel(alias); err == nil {
 			entries = append(entries, toModel(alias, t.Info))
 		}
 	}
 	return entries
+}
+
+func infoIDs(infos []models.Info) []string {
+	ids := make([]string, len(infos))
+	for i, m := range infos {
+		ids[i] = m.ID
+	}
+	return ids
 }
 
 func toModel(id string, info models.Info) compat.Model {

@@ -28,7 +28,7 @@ func TestContractNodeSDK(t *testing.T) {
 	runNodeContract(t, newFakeGenerator())
 }
 
-func runNodeContract(t *testing.T, gen Generator) {
+func runNodeContract(t *testing.T, gen Backend) {
 	if testing.Short() {
 		t.Skip("skipping the Node SDK contract in -short mode")
 	}

@@ -110,7 +110,7 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 	usage.GPUSeconds = ran.Total.Seconds()
 	usage.Steps = ran.StepsRun * len(ran.Images)
 	if err != nil {
-		usage.Status = statusOf(s.classify(c, err))
+		usage.Status = statusOf(s.classify(err, ctx.Err() != nil))
 		finished = true
 		if finishErr := finish(usage); finishErr != nil {
 			s.log.Error("usage record lost", "request_id", usage.RequestID, "err", finishErr)
@@ -179,9 +179,7 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 	r := job.Plan.SD
 	p.Engine = s.opts.Engine
 	p.ModelID = job.Target.ModelID
-	if s.opts.ModelDigest != nil {
-		p.ModelDigest = s.opts.ModelDigest(job.Target.ModelID)
-	}
+	p.ModelDigest = job.Target.Info.Digest
 	if p.Operation == "" {
 		p.Operation = job.Endpoint
 	}

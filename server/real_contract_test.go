@@ -40,7 +40,7 @@ func realGenerator(t testing.TB) *models.Registry {
 		if _, realErr = synth.Write(context.Background(), filepath.Join(realDir, "tiny"), synth.Options{Preset: "tiny"}, nil); realErr != nil {
 			return
 		}
-		realReg, realErr = models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: realDir, QueueSize: 8, KeepAlive: -1})
+		realReg, realErr = models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: realDir, QueueSize: 8, KeepAlive: -1, DefaultAliases: AliasNames()})
 	})
 	if realErr != nil {
 		t.Fatal(realErr)

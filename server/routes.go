@@ -57,9 +57,9 @@ func (s *Server) routes() (*gin.Engine, error) {
 	// Image URLs are unguessable capabilities, fetched by browsers without keys.
 	r.GET("/v1/files/images/:name", s.handle(s.getImageFile))
 
-	mw := s.opts.Middleware
+	var mw []gin.HandlerFunc
 	if s.opts.Gate != nil && !s.opts.NoAuth {
-		mw = append([]gin.HandlerFunc{s.authenticate}, mw...)
+		mw = append(mw, s.authenticate)
 	}
 	api := r.Group("/v1", mw...)
 	api.POST("/images/generations", s.handle(s.createImage))

@@ -22,18 +22,47 @@ import (
 	"github.com/sdgate/sdgate/sd"
 )
 
-// Generator is what the server needs of the model layer.
-type Generator interface {
+// Backend is everything the server needs of the model layer; the
+// models.Registry is the one sdgate serve passes. Administration (rescan,
+// broken folders) is a separate seam: Options.Admin.
+type Backend interface {
 	// Models lists the servable local models.
 	Models() []models.Info
-	// Generate runs req on the model (a local id, after alias resolution)
+	// Resolve maps a name (alias, local id, OpenAI name, "" for the
+	// default) to a servable model, as of the last rescan.
+	Resolve(name string) (models.Info, bool)
+	// Aliases are the configured names (flags, folders' sdgate.json) and
+	// the model id each resolves to now.
+	Aliases() map[string]string
+	// Generate runs req on the model (a local id, after resolution)
 	// through the GPU queue.
 	Generate(ctx context.Context, modelID string, req sd.Request) (sd.Result, error)
 	// Ready reports whether the default model can be loaded and run.
 	Ready(ctx context.Context) error
+	// Default says which model serves unnamed requests and whether the
+	// configured default is missing (readyz, admin listing).
+	Default() models.DefaultState
+	// CountTokens counts the CLIP tokens of text (usage blocks).
+	CountTokens(text string) int
+	// Stats and QueueDepth feed /metrics.
+	Stats() models.Stats
+	QueueDepth() int
 }
 
-// Aliases are the OpenAI model names the server answers to.
+var _ Backend = (*models.Registry)(nil)
+
+// AliasNames are the OpenAI model names the server answers to; the model
+// layer maps each to the default model unless it is configured.
+func AliasNames() []string {
+	names := make([]string, 0, len(aliasFamilies))
+	for name := range aliasFamilies {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// aliasFamilies are the OpenAI model names and the rules each follows.
 var aliasFamilies = map[string]compat.Family{
 	"dall-e-2":    compat.FamilyDallE2,
 	"dall-e-3":    compat.FamilyDallE3,
@@ -43,12 +72,6 @@ var aliasFamilies = map[string]compat.Family{
 // Options configure a Server; the zero value of each field means its
 // documented default.
 type Options struct {
-	// Aliases maps dall-e-2, dall-e-3 and gpt-image-1 to local model ids.
-	// An alias left out maps to DefaultModel.
-	Aliases map[string]string
-	// DefaultModel is the local model behind unmapped aliases; "" means the
-	// first local model by id.
-	DefaultModel string
 	// PublicURL is the scheme://host[:port][/prefix] clients reach us at, for
 	// image URLs. "" derives it per request from X-Forwarded-Proto,
 	// X-Forwarded-Host and Host.
@@ -65,14 +88,6 @@ type Options struct {
 	RetryAfter time.Duration
 	// Logger receives the access log and errors (default: discard).
 	Logger *slog.Logger
-	// Middleware runs after the request id and before every handler: the
-	// seam for authentication.
-	Middleware []gin.HandlerFunc
-	// QueueDepth reports waiting jobs for /metrics; nil exports 0.
-	QueueDepth func() int
-	// CountTokens counts the CLIP tokens of a prompt for usage blocks; nil
-	// uses an estimate (see docs/openai-compat.md).
-	CountTokens func(text string) int
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// in logs; nil trusts none.
 	TrustedProxies []string
@@ -87,13 +102,12 @@ type Options struct {
 	// Engine names what computes the pixels (build, device, precision) for
 	// cache keys shared between instances, e.g. "ort-1.30/cuda/fp16".
 	Engine string
-	// ModelDigest fingerprints a model's files for cache keys; nil: the id only.
-	ModelDigest func(id string) string
 	// NoAuth serves without API keys; with a Gate, requests are still
 	// metered (without a key).
 	NoAuth bool
-	// ModelStats reports model loads and unloads for /metrics; nil: none.
-	ModelStats func() models.Stats
+	// Admin rescans the models and lists broken folders for the admin
+	// endpoints; nil answers them 404.
+	Admin ModelAdmin
 }
 
 // Defaults.
@@ -106,7 +120,7 @@ const (
 
 // Server serves the API. Close it to stop the image store's sweeper.
 type Server struct {
-	gen     Generator
+	gen     Backend
 	opts    Options
 	log     *slog.Logger
 	engine  *gin.Engine
@@ -119,7 +133,7 @@ type Server struct {
 var ErrBadOptions = errors.New("bad server options")
 
 // New builds a Server around gen.
-func New(gen Generator, opts Options) (*Server, error) {
+func New(gen Backend, opts Options) (*Server, error) {
 	if gen == nil {
 		return nil, fmt.Errorf("%w: nil generator", ErrBadOptions)
 	}
@@ -140,10 +154,10 @@ func New(gen Generator, opts Options) (*Server, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		store:   store,
-		metrics: newMetrics(opts.QueueDepth, store.stats),
+		metrics: newMetrics(gen.QueueDepth, store.stats),
 		docs:    docs,
 	}
-	s.metrics.registerSources(opts.Cache, opts.ModelStats)
+	s.metrics.registerSources(opts.Cache, gen.Stats)
 	engine, err := s.routes()
 	if err != nil {
 		s.store.close()
@@ -154,11 +168,6 @@ func New(gen Generator, opts Options) (*Server, error) {
 }
 
 func (o *Options) fill() error {
-	for alias := range o.Aliases {
-		if _, ok := aliasFamilies[alias]; !ok {
-			return fmt.Errorf("%w: unknown alias %q (known: dall-e-2, dall-e-3, gpt-image-1)", ErrBadOptions, alias)
-		}
-	}
 	if o.PublicURL != "" {
 		u, err := url.Parse(o.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -180,9 +189,6 @@ func (o *Options) fill() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.CountTokens == nil {
-		o.CountTokens = estimateCLIPTokens
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -203,44 +209,20 @@ type Target struct {
 	Info    models.Info
 }
 
-// resolveModel maps an alias or a local id to a servable model.
+// resolveModel maps a client's model name to a servable model: the model
+// layer owns what names mean; the server only picks the rules (an OpenAI
+// name's family, else the local rules).
 func (s *Server) resolveModel(name string) (Target, error) {
-	infos := s.gen.Models()
-	if family, ok := aliasFamilies[name]; ok {
-		id := s.aliasTarget(name, infos)
-		i := slices.IndexFunc(infos, func(m models.Info) bool { return m.ID == id })
-		if i < 0 {
-			return Target{}, &modelNotFoundError{name: name}
-		}
-		rules, _ := compat.RulesFor(family)
-		return Target{Name: name, ModelID: id, Rules: rules, Info: infos[i]}, nil
-	}
-	i := slices.IndexFunc(infos, func(m models.Info) bool { return m.ID == name })
-	if i < 0 {
+	info, ok := s.gen.Resolve(name)
+	if name == "" || !ok {
 		return Target{}, &modelNotFoundError{name: name}
 	}
-	rules, _ := compat.RulesFor(compat.FamilyLocal)
-	return Target{Name: name, ModelID: name, Rules: rules, Info: infos[i]}, nil
-}
-
-// aliasTarget is the local id behind an alias: configured, else the default
-// model, else the first local model by id.
-func (s *Server) aliasTarget(alias string, infos []models.Info) string {
-	if id := s.opts.Aliases[alias]; id != "" {
-		return id
+	family, isOpenAI := aliasFamilies[name]
+	if !isOpenAI {
+		family = compat.FamilyLocal
 	}
-	if s.opts.DefaultModel != "" {
-		return s.opts.DefaultModel
-	}
-	ids := make([]string, len(infos))
-	for i, m := range infos {
-		ids[i] = m.ID
-	}
-	slices.Sort(ids)
-	if len(ids) == 0 {
-		return ""
-	}
-	return ids[0]
+	rules, _ := compat.RulesFor(family)
+	return Target{Name: name, ModelID: info.ID, Rules: rules, Info: info}, nil
 }
 
 // modelNotFoundError names the model the client asked for.

@@ -160,34 +160,6 @@ func openCache(f serveFlags, logger *slog.Logger) (*cache.Cache, func(), error) 
 	return c, closeStore, nil
 }
 
-// modelDigests fingerprints each model folder once (per folder version)
-// for cache keys; a model that cannot be read gets its id alone.
-func modelDigests(reg *models.Registry, logger *slog.Logger) func(id string) string {
-	var mu sync.Mutex
-	known := map[string]string{}
-	return func(id string) string {
-		for _, m := range reg.Models() {
-			if m.ID != id {
-				continue
-			}
-			version := m.Dir + "@" + m.Created.String()
-			mu.Lock()
-			defer mu.Unlock()
-			if d, ok := known[version]; ok {
-				return d
-			}
-			d, err := cache.ModelDigest(m.Dir)
-			if err != nil { // not remembered: the next request tries again
-				logger.Warn("model digest", "id", id, "err", err)
-				return ""
-			}
-			known[version] = d
-			return d
-		}
-		return ""
-	}
-}
-
 func parseAliases(s string) (map[string]string, error) {
 	out := map[string]string{}
 	if strings.TrimSpace(s) == "" {
@@ -246,19 +218,12 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	defer rt.Close()
 	reg, err := models.NewRegistry(models.RegistryOptions{
 		Runtime: rt, Dir: f.modelsDir, DefaultModel: f.defaultModel,
+		Aliases: aliases, DefaultAliases: server.AliasNames(),
 		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
 		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,
 	})
 	if err != nil {
 		return err
-	}
-	// Folder settings may name aliases too; the command line wins.
-	for _, m := range reg.Models() {
-		for _, a := range m.Aliases {
-			if _, set := aliases[a]; !set {
-				aliases[a] = m.ID
-			}
-		}
 	}
 	defer reg.Close(context.Background())
 	gate, closeGate, err := openGate(ctx, f, getenv)
@@ -273,11 +238,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	defer closeCache()
 	dev, _ := rt.Device()
 	srv, err := server.New(reg, server.Options{
-		Aliases: aliases, DefaultModel: reg.DefaultModel(), PublicURL: f.publicURL,
-		ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger, QueueDepth: reg.QueueDepth,
-		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, ModelStats: reg.Stats,
-		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(), ModelDigest: modelDigests(reg, logger),
-		CountTokens: reg.CountTokens,
+		PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger,
+		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg,
+		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(),
 	})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package cache
+package models
 
 import (
 	"errors"
@@ -40,7 +40,7 @@ func writeModel(t *testing.T, dir string) {
 
 func mustDigest(t *testing.T, dir string) string {
 	t.Helper()
-	d, err := ModelDigest(dir)
+	d, err := FolderDigest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,17 +158,17 @@ func TestModelDigestErrors(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ModelDigest(file); !errors.Is(err, ErrNotModelDir) {
-		t.Errorf("ModelDigest(file) err = %v, want ErrNotModelDir", err)
+	if _, err := FolderDigest(file); !errors.Is(err, ErrNotModelDir) {
+		t.Errorf("FolderDigest(file) err = %v, want ErrNotModelDir", err)
 	}
-	if _, err := ModelDigest(filepath.Join(t.TempDir(), "absent")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ModelDigest(absent) err = %v, want ErrNotExist", err)
+	if _, err := FolderDigest(filepath.Join(t.TempDir(), "absent")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("FolderDigest(absent) err = %v, want ErrNotExist", err)
 	}
 	dangling := t.TempDir()
 	if err := os.Symlink(filepath.Join(dangling, "nowhere"), filepath.Join(dangling, "model.onnx")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ModelDigest(dangling); err == nil {
-		t.Error("ModelDigest with a dangling link: no error")
+	if _, err := FolderDigest(dangling); err == nil {
+		t.Error("FolderDigest with a dangling link: no error")
 	}
 }

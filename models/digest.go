@@ -1,4 +1,4 @@
-package cache
+package models
 
 import (
 	"crypto/sha256"
@@ -25,10 +25,10 @@ const (
 	SampleWindowBytes = 64 << 10
 )
 
-// ErrNotModelDir: ModelDigest was given something that is not a directory.
+// ErrNotModelDir: FolderDigest was given something that is not a directory.
 var ErrNotModelDir = errors.New("not a model directory")
 
-// ModelDigest fingerprints a model folder cheaply, although weights may be
+// FolderDigest fingerprints a model folder cheaply, although weights may be
 // many GB: the relative path and size of every file, the whole content of
 // files up to WholeFileLimit, and SampleWindows windows spread over each
 // larger file. Symbolic links are followed (Hugging Face snapshots are
@@ -41,7 +41,7 @@ var ErrNotModelDir = errors.New("not a model directory")
 // unnoticed; retrained or fine-tuned weights differ everywhere and are
 // caught. An operator who patches weights surgically changes Params.Engine
 // (or flushes the cache).
-func ModelDigest(dir string) (string, error) {
+func FolderDigest(dir string) (string, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
 		return "", fmt.Errorf("model digest: %w", err)
