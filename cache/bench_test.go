@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/cache/latency"
+	"github.com/sdgate/sdgate/internal/latency"
 )
 
 // pngBytes is about what a 512x512 Stable Diffusion PNG weighs.

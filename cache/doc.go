@@ -37,33 +37,10 @@
 //
 // # Server integration
 //
-// The handler builds Params from the validated request and resolved plan,
-// and moves generation and encoding into the compute function:
-//
-//	p := cache.Params{
-//		Engine: s.engine, ModelID: t.ModelID, ModelDigest: t.Info.Digest,
-//		Operation: "generate", Prompt: req.Prompt, NegativePrompt: req.NegativePrompt,
-//		Seed: plan.SD.Seed, HasSeed: req.Seed != nil,
-//		Steps: plan.SD.Steps, Guidance: plan.SD.Guidance, HasGuidance: plan.SD.HasGuidance,
-//		Scheduler: plan.SD.Scheduler, Width: plan.SD.Width, Height: plan.SD.Height,
-//		OutputWidth: plan.Width, OutputHeight: plan.Height, N: plan.SD.N,
-//		OutputFormat: plan.OutputFormat, OutputCompression: plan.Compression,
-//	}
-//	entry, outcome, err := s.cache.Do(ctx, p, func(ctx context.Context) (cache.Entry, error) {
-//		start := time.Now()
-//		res, err := s.gen.Generate(ctx, t.ModelID, plan.SD)
-//		if err != nil {
-//			return cache.Entry{}, err
-//		}
-//		// Resize and encode each image; bytes.Clone keeps slices tight.
-//		return toEntry(plan, res, start) // Images, Seeds, ContentType, RevisedPrompt, Created, Elapsed
-//	})
-//	if err != nil {
-//		return err
-//	}
-//	c.Header("X-Cache", outcome.Header())
-//	if outcome.Cached() { /* meter as cached: no GPU-seconds */ }
-//	// Then b64_json or url from entry.Images, seeds from entry.Seeds.
+// server/produce.go is the one caller: it builds Params from the validated
+// request and its plan (cacheParams; ModelDigest is the model folder's
+// Info.Digest from the models package), and moves generation and encoding
+// into the compute function that Do runs on a miss, so a hit costs neither.
 //
 // HasSeed must say whether the client named a seed, even though the plan
 // always carries one (drawn when absent). Stats feeds /metrics: hits,

@@ -216,7 +216,7 @@ func (r *Registry) digest(info Info) string {
 }
 
 func (r *Registry) open(id, path string) (*entry, error) {
-	m, err := sd.Open(path)
+	m, err := sd.Open(r.rt, path)
 	if err != nil {
 		return nil, err
 	}

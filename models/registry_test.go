@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
 )
@@ -16,11 +17,7 @@ func testRuntime(t *testing.T) *sd.Runtime { return benchRuntime(t) }
 
 func benchRuntime(t testing.TB) *sd.Runtime {
 	t.Helper()
-	wd, _ := os.Getwd()
-	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
-	if err != nil {
-		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
-	}
+	lib := ortest.Library(t)
 	rt, err := sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
 	if err != nil {
 		t.Fatal(err)

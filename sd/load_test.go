@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
 )
@@ -23,19 +24,11 @@ var (
 
 func runtimeForTest(t testing.TB) *sd.Runtime {
 	t.Helper()
+	lib := ortest.Library(t)
 	sharedRTOnce.Do(func() {
-		wd, _ := os.Getwd()
-		lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
-		if err != nil {
-			sharedRTErr = err
-			return
-		}
 		sharedRT, sharedRTErr = sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
 	})
 	if sharedRTErr != nil {
-		if errors.Is(sharedRTErr, sd.ErrLibraryNotFound) {
-			t.Skipf("no ONNX Runtime library (run make deps): %v", sharedRTErr)
-		}
 		t.Fatal(sharedRTErr)
 	}
 	return sharedRT
@@ -170,7 +163,7 @@ func TestBrokenFolders(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if _, err := sd.Open(dir); err == nil {
+			if _, err := sd.Open(runtimeForTest(t), dir); err == nil {
 				t.Error("Open accepted the broken folder")
 			}
 		})
@@ -201,7 +194,7 @@ func copyDir(t testing.TB, src, dst string) {
 
 func TestOpenThenLoadAndUnload(t *testing.T) {
 	dir := writeModel(t, synth.Options{})
-	m, err := sd.Open(dir)
+	m, err := sd.Open(runtimeForTest(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

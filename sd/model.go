@@ -88,14 +88,18 @@ type folderConfig struct {
 
 // Open reads and validates a model folder without creating inference
 // sessions: Spec and Validate work at once, Generate after Load. Every
-// problem is an error wrapping ErrBadModel that names the file.
-func Open(dir string) (*Model, error) {
+// problem is an error wrapping ErrBadModel that names the file. Reading the
+// networks' inputs and outputs is ONNX Runtime's work, hence rt.
+func Open(rt *Runtime, dir string) (*Model, error) {
+	if err := rt.usable(); err != nil {
+		return nil, err
+	}
 	return inspect(dir)
 }
 
 // Load opens a model folder and creates its sessions on rt.
 func Load(ctx context.Context, rt *Runtime, dir string, opts LoadOptions) (*Model, error) {
-	m, err := Open(dir)
+	m, err := Open(rt, dir)
 	if err != nil {
 		return nil, err
 	}

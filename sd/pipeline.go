@@ -388,7 +388,7 @@ func (m *Model) decode(j job, latents []float32, clock *ortClock) ([]Image, erro
 		}
 		img := toRGBA(pixels, j.Width, j.Height)
 		if j.Mask != nil {
-			composite(img, j.InitImage, j.Mask)
+			spec.Composite(img, j.InitImage, j.Mask)
 		}
 		images[i] = Image{Image: img, Seed: j.Seed + uint64(i)}
 	}

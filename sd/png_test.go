@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"image/png"
 	"testing"
+
+	"github.com/sdgate/sdgate/internal/pngtext"
 )
 
 func testImage(w, h int) *image.RGBA {
@@ -35,7 +37,7 @@ func TestEncodePNGCarriesParameters(t *testing.T) {
 			if !ok || !bytes.Equal(got.Pix, img.Pix) {
 				t.Errorf("pixels changed (decoded as %T)", decoded)
 			}
-			texts, err := PNGText(buf.Bytes())
+			texts, err := pngtext.Read(buf.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}

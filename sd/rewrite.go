@@ -108,14 +108,18 @@ func eachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, raw
 	return nil
 }
 
+// valueInfoNamed is the name of a ValueInfoProto, "" when it has none or
+// cannot be parsed (the caller then matches nothing).
 func valueInfoNamed(vi []byte) string {
 	name := ""
-	_ = eachField(vi, func(num protowire.Number, typ protowire.Type, _, value []byte) error {
+	if err := eachField(vi, func(num protowire.Number, typ protowire.Type, _, value []byte) error {
 		if num == valueInfoName && typ == protowire.BytesType {
 			name = string(value)
 		}
 		return nil
-	})
+	}); err != nil {
+		return ""
+	}
 	return name
 }
 

@@ -118,7 +118,8 @@ type pluginDevice struct {
 	library string
 }
 
-// ONNX Runtime's environment is process-wide; runtimes share it and the last
+// ONNX Runtime's environment is process-wide (onnxruntime_go keeps it in
+// package state, so one library per process); runtimes share it and the last
 // Close destroys it. Plugin libraries are registered with it once.
 var env struct {
 	sync.Mutex
@@ -147,7 +148,7 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 	}
 	r := &Runtime{opts: opts, library: lib, log: logger}
 	if err := r.chooseDevice(dev, auto); err != nil {
-		releaseEnv()
+		releaseEnv(logger)
 		return nil, err
 	}
 	logger.Info("onnx runtime ready", "library", lib, "version", ort.GetVersion(), "device", r.device.String(), "why", r.reason)
@@ -173,16 +174,16 @@ func acquireEnv(lib string) error {
 	return nil
 }
 
-func releaseEnv() {
+func releaseEnv(logger *slog.Logger) {
 	env.Lock()
 	defer env.Unlock()
 	if env.users--; env.users == 0 {
 		if err := unregisterEPLibraries(); err != nil {
-			slog.Warn("unregister execution provider libraries", "err", err)
+			logger.Warn("unregister execution provider libraries", "err", err)
 		}
 		env.api = epAPI{}
 		if err := ort.DestroyEnvironment(); err != nil {
-			slog.Warn("destroy onnx runtime environment", "err", err)
+			logger.Warn("destroy onnx runtime environment", "err", err)
 		}
 		env.library = ""
 	}
@@ -389,6 +390,22 @@ func (r *Runtime) fallBackToCPU(network string, why error) bool {
 	return true
 }
 
+// ErrRuntimeClosed: a closed (or nil) Runtime was used.
+var ErrRuntimeClosed = errors.New("onnx runtime closed")
+
+// usable reports whether r may still inspect and create sessions.
+func (r *Runtime) usable() error {
+	if r == nil {
+		return fmt.Errorf("%w: no runtime", ErrRuntimeClosed)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrRuntimeClosed
+	}
+	return nil
+}
+
 // Close releases the runtime; the process's ONNX Runtime environment goes
 // with the last one. Models must be closed first.
 func (r *Runtime) Close() error {
@@ -398,6 +415,6 @@ func (r *Runtime) Close() error {
 		return nil
 	}
 	r.closed = true
-	releaseEnv()
+	releaseEnv(r.log)
 	return nil
 }

@@ -225,20 +225,3 @@ func fromImage(img image.Image) []float32 {
 	}
 	return out
 }
-
-// composite puts back every pixel the mask keeps, exactly as in the init
-// image, so only the repainted region changes.
-func composite(dst *image.RGBA, init image.Image, mask *image.Gray) {
-	b := init.Bounds()
-	mb := mask.Bounds()
-	for y := 0; y < dst.Rect.Dy(); y++ {
-		for x := 0; x < dst.Rect.Dx(); x++ {
-			if mask.GrayAt(mb.Min.X+x, mb.Min.Y+y).Y >= 128 {
-				continue
-			}
-			r, g, bl, _ := init.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			o := y*dst.Stride + 4*x
-			dst.Pix[o], dst.Pix[o+1], dst.Pix[o+2], dst.Pix[o+3] = uint8(r>>8), uint8(g>>8), uint8(bl>>8), 255
-		}
-	}
-}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/cache"
-	"github.com/sdgate/sdgate/cache/latency"
+	"github.com/sdgate/sdgate/internal/latency"
 )
 
 // post sends one generation and insists on a 200.

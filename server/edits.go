@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"image"
 	"mime"
 	"net/http"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
-	"github.com/sdgate/sdgate/sd"
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
@@ -141,84 +139,4 @@ func uploadErr(c *gin.Context, err error) error {
 		return fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	return err
-}
-
-// canStartFromImage: edits and variations encode the image, which needs a
-// VAE encoder.
-func canStartFromImage(t Target) error {
-	if t.Info.CanEncode {
-		return nil
-	}
-	return &compat.Error{Param: "model", Code: compat.CodeInvalidValue, Message: fmt.Sprintf(
-		"Invalid 'model': '%s' (local model %s) has no VAE encoder, so it cannot start from an image. Use a model whose folder has vae_encoder/.",
-		t.Name, t.ModelID)}
-}
-
-// FromEditRequest maps a validated edit to a plan. The mask (or, without
-// one, the image's own transparent pixels) is the region to repaint, at
-// strength 1 unless the request says otherwise; with neither, the whole
-// image is re-imagined at sd.DefaultStrength.
-func FromEditRequest(req compat.ImageEditRequest, t Target, in EditInput, seed uint64) (GenerationPlan, error) {
-	plan, err := basePlan(req.Generation(), t, seed)
-	if err != nil {
-		return GenerationPlan{}, err
-	}
-	strength := sd.DefaultStrength
-	if in.Mask != nil {
-		strength = 1
-	}
-	if req.Strength != nil {
-		strength = *req.Strength
-	}
-	if err := plan.startFrom(in, req.Size, t, strength); err != nil {
-		return GenerationPlan{}, err
-	}
-	return plan, nil
-}
-
-// FromVariationRequest maps a validated variation to a plan.
-func FromVariationRequest(req compat.ImageVariationRequest, t Target, img image.Image, seed uint64) (GenerationPlan, error) {
-	plan, err := basePlan(req.Generation(), t, seed)
-	if err != nil {
-		return GenerationPlan{}, err
-	}
-	strength := VariationStrength
-	if req.Strength != nil {
-		strength = *req.Strength
-	}
-	if err := plan.startFrom(EditInput{Image: img}, req.Size, t, strength); err != nil {
-		return GenerationPlan{}, err
-	}
-	return plan, nil
-}
-
-// startFrom sizes the plan for an input image and puts the image (and
-// mask) in the pipeline request at the generation size. "auto" delivers
-// the image's own size; aliases generate at the native pixel count in the
-// delivered aspect, local models exactly at an explicit size.
-func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength float64) error {
-	b := in.Image.Bounds()
-	nativeW, nativeH := nativeSize(t.Info)
-	w, h, auto, err := askedSize(size, t.Rules)
-	if err != nil {
-		return err
-	}
-	genW, genH := w, h
-	if auto {
-		w, h = b.Dx(), b.Dy()
-	}
-	if auto || !t.Rules.AnySize {
-		genW, genH = generationSize(w, h, nativeW, nativeH)
-	}
-	p.setSize(w, h, genW, genH)
-
-	img := opaqueRGBA(in.Image)
-	p.SD.InitImage = resizeRGBA(img, genW, genH)
-	p.SD.Strength, p.SD.HasStrength = strength, true
-	if in.Mask != nil {
-		p.SD.Mask = scaleMask(in.Mask, genW, genH)
-		p.Keep = &keptPixels{Image: resizeRGBA(img, w, h), Mask: scaleMask(in.Mask, w, h)}
-	}
-	p.ImageTokens = imageTokens(genW, genH, p.Quality)
-	return nil
 }

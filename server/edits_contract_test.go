@@ -15,6 +15,7 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
@@ -36,11 +37,7 @@ func editGenerator(t *testing.T) *models.Registry {
 	if testing.Short() {
 		t.Skip("skipping the real pipeline in -short mode")
 	}
-	wd, _ := os.Getwd()
-	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
-	if err != nil {
-		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
-	}
+	lib := ortest.Library(t)
 	rt, err := sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -37,43 +36,17 @@ type produced struct {
 	outcome cache.Outcome
 }
 
-// produce runs a job: admission against the caller's key (quota and rate
-// limits), the result cache (identical requests run once), the GPU, and
-// one durable usage record written before the response — also for failed
-// and cancelled requests.
+// produce runs a job under its usage record (metered, metering.go): the
+// result cache (identical requests run once), the GPU, and the encode.
 func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
+	return s.metered(c, job, func(usage *auth.Usage) (produced, error) { return s.run(c, job, usage) })
+}
+
+// run is the produce step: the cache flight and what it cost, into usage
+// and the response headers.
+func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced, error) {
 	ctx := c.Request.Context()
 	plan := job.Plan
-	adm, err := s.admit(c, job.Target.ModelID, plan.SD.N)
-	if err != nil {
-		return produced{}, err
-	}
-	finish := func(u auth.Usage) error {
-		if adm == nil { // no gate: the embedder meters elsewhere
-			return nil
-		}
-		return adm.Finish(context.WithoutCancel(ctx), u)
-	}
-	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK,
-		Inputs: job.Cache.ImageDigests}
-	if job.Cache.MaskDigest != "" {
-		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)
-	}
-	// A panic below must still settle the admission (release the reserved
-	// quota, write the record) before recovery answers 500.
-	finished := false
-	defer func() {
-		if p := recover(); p != nil {
-			if !finished {
-				usage.Status = http.StatusInternalServerError
-				if err := finish(usage); err != nil {
-					s.log.Error("usage record lost", "request_id", usage.RequestID, "err", err)
-				}
-			}
-			panic(p)
-		}
-	}()
-
 	// The compute may run in the cache's flight goroutine and outlive this
 	// request (a coalesced waiter keeps it going): it must touch neither c
 	// nor this function's variables, only the flight-owned stats.
@@ -110,11 +83,6 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 	usage.GPUSeconds = ran.Total.Seconds()
 	usage.Steps = ran.StepsRun * len(ran.Images)
 	if err != nil {
-		usage.Status = statusOf(s.classify(err, ctx.Err() != nil))
-		finished = true
-		if finishErr := finish(usage); finishErr != nil {
-			s.log.Error("usage record lost", "request_id", usage.RequestID, "err", finishErr)
-		}
 		return produced{}, err
 	}
 	usage.Images = len(entry.Images)
@@ -122,11 +90,6 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 	usage.Cached = outcome.Cached()
 	if usage.Cached {
 		usage.GPUSeconds, usage.Steps = 0, 0
-	}
-	// Durable before the client can see its images.
-	finished = true
-	if err := finish(usage); err != nil {
-		return produced{}, fmt.Errorf("meter usage: %w", err)
 	}
 	out := produced{images: entry.Images, outcome: outcome, result: sd.Result{Prompt: entry.RevisedPrompt}}
 	for _, seed := range entry.Seeds {
@@ -163,14 +126,6 @@ type jobLog struct {
 	model                            string
 	cache                            string
 	queueWait, generation, modelLoad time.Duration
-}
-
-// statusOf is the status an error answers (499 when the client left).
-func statusOf(e *httpError) int {
-	if e == nil {
-		return StatusClientClosedRequest
-	}
-	return e.status
 }
 
 // cacheParams completes a job's cache key with everything the plan fixes.
@@ -228,22 +183,4 @@ func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) 
 	}
 	s.metrics.images.Add(float64(len(payloads)))
 	return payloads
-}
-
-// admit authorises a request for images of model against the caller's key
-// (nil with --no-auth: metered without a key) and sets its rate headers.
-func (s *Server) admit(c *gin.Context, model string, images int) (*auth.Admission, error) {
-	if s.opts.Gate == nil {
-		return nil, nil
-	}
-	adm, err := s.opts.Gate.Admit(c.Request.Context(), callerKey(c), model, images)
-	if err != nil {
-		var rl *auth.RateLimitError
-		if errors.As(err, &rl) {
-			rl.Headers.Apply(c.Header)
-		}
-		return nil, err
-	}
-	adm.Headers.Apply(c.Header)
-	return adm, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
@@ -25,11 +26,7 @@ var (
 
 func realGenerator(t testing.TB) *models.Registry {
 	t.Helper()
-	wd, _ := os.Getwd()
-	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
-	if err != nil {
-		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
-	}
+	lib := ortest.Library(t)
 	realOnce.Do(func() {
 		if realRT, realErr = sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"}); realErr != nil {
 			return

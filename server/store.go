@@ -43,13 +43,6 @@ func newImageStore(ttl time.Duration, maxBytes int64, now func() time.Time) *ima
 	return s
 }
 
-// put stores data and returns its file name (hex token + "." + ext) and
-// expiry.
-func (s *imageStore) put(data []byte, contentType, ext string) (string, time.Time) {
-	names, expires := s.putAll([][]byte{data}, contentType, ext)
-	return names[0], expires
-}
-
 // putAll stores the images of one response together: making room evicts
 // only older images, never a sibling the client has yet to fetch.
 func (s *imageStore) putAll(datas [][]byte, contentType, ext string) ([]string, time.Time) {

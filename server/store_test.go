@@ -82,3 +82,10 @@ func TestImageStoreKeepsAResponseTogether(t *testing.T) {
 		}
 	}
 }
+
+// put stores data and returns its file name (hex token + "." + ext) and
+// expiry.
+func (s *imageStore) put(data []byte, contentType, ext string) (string, time.Time) {
+	names, expires := s.putAll([][]byte{data}, contentType, ext)
+	return names[0], expires
+}

@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdgate/sdgate/internal/ortest"
+	"github.com/sdgate/sdgate/internal/pngtext"
 	"github.com/sdgate/sdgate/models/synth"
-	"github.com/sdgate/sdgate/sd"
 )
 
 func mapEnv(m map[string]string) env { return func(k string) string { return m[k] } }
@@ -31,10 +32,7 @@ var (
 // tinyModels is a models dir holding the tiny preset as "tiny".
 func tinyModels(t *testing.T) string {
 	t.Helper()
-	wd, _ := os.Getwd()
-	if _, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd)); err != nil {
-		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
-	}
+	ortest.Library(t)
 	tinyOnce.Do(func() {
 		tinyDir, tinyErr = os.MkdirTemp("", "sdgate-cmd-test-")
 		if tinyErr == nil {
@@ -91,7 +89,7 @@ func TestGenerateWritesReproduciblePNGs(t *testing.T) {
 		if _, err := png.Decode(bytes.NewReader(a)); err != nil {
 			t.Errorf("image %s: %v", i, err)
 		}
-		texts, _ := sd.PNGText(a)
+		texts, _ := pngtext.Read(a)
 		if p := texts["parameters"]; !strings.HasPrefix(p, "a red fox\n") || !strings.Contains(p, "Steps: 3") {
 			t.Errorf("parameters chunk %q", p)
 		}

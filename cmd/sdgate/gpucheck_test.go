@@ -6,12 +6,12 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
 )
@@ -20,10 +20,7 @@ import (
 // Runtime.
 func gpucheckModel(t *testing.T) string {
 	t.Helper()
-	wd, _ := os.Getwd()
-	if _, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd)); err != nil {
-		t.Skipf("no ONNX Runtime library (run make deps): %v", err)
-	}
+	ortest.Library(t)
 	dir := filepath.Join(t.TempDir(), "tiny")
 	if _, err := synth.Write(context.Background(), dir, synth.Options{Preset: "tiny"}, nil); err != nil {
 		t.Fatal(err)

@@ -289,7 +289,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	// Drain: stop accepting, let in-flight requests finish within the drain
 	// timeout, then cancel what is left on the GPU.
 	logger.Info("shutting down", "drain", f.drain)
-	_ = sdNotify(getenv("NOTIFY_SOCKET"), "STOPPING=1")
+	if err := sdNotify(getenv("NOTIFY_SOCKET"), "STOPPING=1"); err != nil {
+		logger.Warn("sd_notify", "err", err)
+	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	shutErr := httpSrv.Shutdown(drainCtx)

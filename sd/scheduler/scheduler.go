@@ -74,9 +74,6 @@ const MaxSteps = 1000
 
 var names = []string{DDIM, Euler, EulerA, DPMPP2M, DPMPP2MKarras, LCM, PNDM}
 
-// Names lists the scheduler names New accepts (besides "").
-func Names() []string { return append([]string(nil), names...) }
-
 // New builds the scheduler called name for steps inference steps. An empty
 // name means the config's own _class_name (DDIMScheduler,
 // EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,

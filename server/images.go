@@ -1,3 +1,6 @@
+// Pixels in and out of the server: decoding uploads, scaling masks,
+// resizing to the delivered size, and encoding PNG, JPEG and WebP.
+
 package server
 
 import (
@@ -5,21 +8,15 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	"image/jpeg"
 	"image/png"
+	"sync"
 
 	"github.com/gen2brain/webp"
+	"golang.org/x/image/draw"
 
 	"github.com/sdgate/sdgate/compat"
 )
-
-// EditInput is an edit's decoded upload: the picture and the region to
-// repaint (compat.MaskRepaint, the picture's size; nil: no region).
-type EditInput struct {
-	Image image.Image
-	Mask  *image.Gray
-}
 
 // decodeEditInput decodes the image and the mask (or finds the image's own
 // transparent pixels) and checks their shapes against each other and the
@@ -180,34 +177,68 @@ func regionValue(m *image.Gray, x0, y0, x1, y1 int) uint8 {
 	return compat.MaskKeep
 }
 
-// keptPixels is what an edit keeps, at the delivered size: the original
-// image and the repaint mask. The pipeline already composites at the
-// generation size; this restores the original exactly after resizing.
-type keptPixels struct {
-	Image *image.RGBA
-	Mask  *image.Gray
+// resizeRGBA scales img to w x h; an image already that size is returned
+// as is. Catmull-Rom keeps edges sharp when upscaling the native output
+// and filters properly when downscaling.
+func resizeRGBA(img *image.RGBA, w, h int) *image.RGBA {
+	b := img.Bounds()
+	if b.Dx() == w && b.Dy() == h {
+		return img
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	return dst
 }
 
-// finish resizes a generated image to the delivered size and, for an edit
-// with a mask, puts every kept pixel of the original back.
-func (p GenerationPlan) finish(img *image.RGBA) *image.RGBA {
-	out := resizeRGBA(img, p.Width, p.Height)
-	if p.Keep == nil {
-		return out
+// pngBuffers recycles the encoder's scratch buffers between requests.
+type pngBuffers struct{ pool sync.Pool }
+
+func (p *pngBuffers) Get() *png.EncoderBuffer {
+	b, _ := p.pool.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (p *pngBuffers) Put(b *png.EncoderBuffer) { p.pool.Put(b) }
+
+// imageEncoder turns pictures into response bytes. It is the one place
+// images are encoded, so a PNG writer with a parameters chunk can replace
+// the standard one here.
+type imageEncoder struct {
+	png png.Encoder
+}
+
+func newImageEncoder() *imageEncoder {
+	return &imageEncoder{png: png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngBuffers{}}}
+}
+
+// contentTypes of the output formats.
+var contentTypes = map[string]string{
+	compat.OutputFormatPNG:  "image/png",
+	compat.OutputFormatJPEG: "image/jpeg",
+	compat.OutputFormatWEBP: "image/webp",
+}
+
+// encode writes img as format; quality (0..100) applies to jpeg and webp,
+// where upstream's output_compression 100 means best quality.
+func (e *imageEncoder) encode(img image.Image, format string, quality int) ([]byte, error) {
+	var buf bytes.Buffer
+	b := img.Bounds()
+	buf.Grow(b.Dx() * b.Dy())
+	var err error
+	switch format {
+	case compat.OutputFormatPNG:
+		err = e.png.Encode(&buf, img)
+	case compat.OutputFormatJPEG:
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: min(max(quality, 1), 100)})
+	case compat.OutputFormatWEBP:
+		// The library reads quality 0 as its default (75) and 100 as
+		// lossless; 1..99 stay lossy as asked.
+		err = webp.Encode(&buf, img, webp.Options{Quality: max(quality, 1), Method: 2})
+	default:
+		return nil, fmt.Errorf("unknown output format %q", format)
 	}
-	if out == img { // resizeRGBA returned the generator's own image
-		out = image.NewRGBA(img.Rect)
-		draw.Draw(out, out.Rect, img, img.Rect.Min, draw.Src)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", format, err)
 	}
-	k := p.Keep
-	for y := range p.Height {
-		for x := range p.Width {
-			if k.Mask.Pix[y*k.Mask.Stride+x] >= 128 {
-				continue
-			}
-			o, src := out.PixOffset(out.Rect.Min.X+x, out.Rect.Min.Y+y), y*k.Image.Stride+4*x
-			copy(out.Pix[o:o+4], k.Image.Pix[src:src+4])
-		}
-	}
-	return out
+	return buf.Bytes(), nil
 }

@@ -1,6 +1,6 @@
 // Package latency measures the latency distribution and throughput of a
-// repeated operation, for benchmarks: the cache's hit path here, and the
-// server's X-Cache: HIT path over loopback once the cache is integrated.
+// repeated operation, for benchmarks only: the cache's hit path and the
+// server's X-Cache: HIT path over loopback.
 package latency
 
 import (
