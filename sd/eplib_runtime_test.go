@@ -67,8 +67,14 @@ func TestRuntimeWithEPLibraries(t *testing.T) {
 						t.Errorf("reason %q lacks %q", why, m)
 					}
 				}
-				if !strings.Contains(logs.String(), "using cpu") {
-					t.Errorf("no warning logged: %s", logs.String())
+				// Once, short, at INFO; the provider's long reason only at debug.
+				if n := strings.Count(logs.String(), "using CPU"); n != 1 {
+					t.Errorf("the CPU choice is logged %d times at INFO, want once: %s", n, logs.String())
+				}
+				for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+					if len(line) > 400 {
+						t.Errorf("INFO line of %d characters: %s", len(line), line)
+					}
 				}
 				return
 			}

@@ -107,6 +107,7 @@ type Runtime struct {
 	mu        sync.Mutex
 	device    Device
 	reason    string   // why this device was chosen
+	summary   string   // reason, short enough for one INFO line ("" = reason)
 	fallbacks []string // networks that went to the CPU, and why
 	closed    bool
 }
@@ -151,7 +152,11 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 		releaseEnv(logger)
 		return nil, err
 	}
-	logger.Info("onnx runtime ready", "library", lib, "version", ort.GetVersion(), "device", r.device.String(), "why", r.reason)
+	why := r.reason
+	if r.summary != "" {
+		why = r.summary
+	}
+	logger.Info("onnx runtime ready", "library", lib, "version", ort.GetVersion(), "device", r.device.String(), "why", why)
 	return r, nil
 }
 
@@ -207,8 +212,11 @@ func (r *Runtime) chooseDevice(want Device, auto bool) error {
 		r.plugin = nil
 		err = cudaUnavailable(want, explainORTError(err, want))
 		if auto {
+			// auto: the CPU is a fine answer, not a warning. The provider's
+			// reason is long (library paths, CUDA versions): once, at debug.
 			r.device, r.reason = Device{}, "CUDA not usable, using CPU: "+err.Error()
-			r.log.Info("using cpu", "why", err) // auto: the CPU is a fine answer, not a warning
+			r.summary = "CUDA not usable, using CPU (the reason is logged at debug level)"
+			r.log.Debug("cuda not usable", "why", err)
 			return nil
 		}
 		return err

@@ -119,12 +119,24 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"addr": "127.0.0.1:7", "queue-size": "5", "keep-alive": "9m", "log-format": "json", "max-resident": "1"}
+	want := map[string]string{"addr": "127.0.0.1:7 [flag]", "queue-size": "5 [env SDGATE_QUEUE_SIZE]", "keep-alive": "9m [config]",
+		"log-format": "json [config]", "max-resident": "1 [default]"}
+	seen := 0
 	for _, line := range strings.Split(out.String(), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && want[f[0]] != "" && want[f[0]] != f[1] {
-			t.Errorf("%s = %s, want %s (flag > env > file > default)", f[0], f[1], want[f[0]])
+		name, rest, _ := strings.Cut(line, " ")
+		if w, ok := want[name]; ok {
+			seen++
+			if got := strings.Join(strings.Fields(rest), " "); got != w {
+				t.Errorf("%s = %q, want %q (flag > env > file > default)", name, got, w)
+			}
 		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d of %d settings in:\n%s", seen, len(want), out.String())
+	}
+	// "0 = automatic" settings print the value in effect.
+	if !strings.Contains(out.String(), "(1/8 of RAM, at most 8 GiB)") || !strings.Contains(out.String(), "(one per core)") {
+		t.Errorf("cache-bytes / cpu-threads print no effective value:\n%s", out.String())
 	}
 	os.WriteFile(cfg, []byte(`{"adr":"x"}`), 0o644)
 	if err := run(context.Background(), []string{"serve", "--print-config", "--config", cfg}, mapEnv(nil), io.Discard, io.Discard); err == nil {

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/sdgate/sdgate/cache"
 )
 
 // Configuration precedence, one order for every flag:
@@ -70,14 +73,46 @@ func parseWithConfig(fs *flag.FlagSet, args []string, getenv env) error {
 // secretFlags are masked by --print-config.
 var secretFlags = map[string]bool{"api-keys": true, "cache-redis": true}
 
-// printConfig writes the effective value of every flag, secrets masked.
-func printConfig(w io.Writer, fs *flag.FlagSet) {
+// effectiveDefaults turn a flag's "0 = automatic" into the value in
+// effect, so --print-config shows what serve will use.
+var effectiveDefaults = map[string]func() string{
+	"cache-bytes": func() string { return fmt.Sprintf("%d (1/8 of RAM, at most 8 GiB)", cache.DefaultMaxBytes()) },
+	"cpu-threads": func() string { return fmt.Sprintf("%d (one per core)", runtime.NumCPU()) },
+}
+
+// printConfig writes, for every flag, the value in effect (secrets masked)
+// and where it came from: flag, env, config or default.
+func printConfig(w io.Writer, fs *flag.FlagSet, args []string, getenv env) {
+	onCommandLine := map[string]bool{}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			onCommandLine[name] = true
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.Value.String()
 		if secretFlags[f.Name] && v != "" {
 			v = maskSecret(v)
 		}
-		fmt.Fprintf(w, "%-20s %s\n", f.Name, v)
+		source := "default"
+		switch {
+		case onCommandLine[f.Name]:
+			source = "flag"
+		case getenv(envName(f.Name)) != "":
+			source = "env " + envName(f.Name)
+		case set[f.Name]:
+			source = "config"
+		}
+		if auto, ok := effectiveDefaults[f.Name]; ok && v == "0" && source == "default" {
+			v = auto()
+		}
+		fmt.Fprintf(w, "%-20s %s  [%s]\n", f.Name, v, source)
 	})
 }
 

@@ -195,7 +195,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	if f.printConfig {
-		printConfig(stdout, fs)
+		printConfig(stdout, fs, args, getenv)
 		return nil
 	}
 	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
