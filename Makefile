@@ -8,7 +8,9 @@ ORT_LIB       := lib/libonnxruntime.so.$(ORT_VERSION)
 CACHE_DIR     ?= $(HOME)/.cache/sdgate
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO            ?= go
-ADDR          ?= 127.0.0.1:8080
+# ADDR: `make run ADDR=host:port` or SDGATE_ADDR=host:port make run (the
+# command line wins); the flag below would otherwise override SDGATE_ADDR.
+ADDR          ?= $(or $(SDGATE_ADDR),127.0.0.1:8080)
 MODELS        ?= ./models
 PREFIX        ?= /usr/local
 DESTDIR       ?=
@@ -60,7 +62,7 @@ install: build
 	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
 	install -Dm644 systemd/sdgate.sysusers $(DESTDIR)/usr/lib/sysusers.d/sdgate.conf
 
-# run: serve on $(ADDR). With no model configured (SDGATE_MODELS unset and
+# run: serve on $(ADDR) (SDGATE_ADDR or ADDR=, default 127.0.0.1:8080). With no model configured (SDGATE_MODELS unset and
 # nothing in ./models) it first writes the tiny synthetic model to
 # models/demo; on first start it creates a local API key (data/local-key).
 run: build

@@ -183,13 +183,14 @@ const MaxEditImages = 16
 // unknown family) offers neither endpoint.
 func EditRulesFor(f Family) EditRules {
 	fidelities := []string{InputFidelityHigh, InputFidelityLow}
+	if IsGPTImage(f) {
+		return EditRules{Edits: true, MaxImages: MaxEditImages,
+			MaxImageBytes: MaxUploadBytes, MaxMaskBytes: MaxMaskBytes, InputFidelities: fidelities}
+	}
 	switch f {
 	case FamilyDallE2:
 		return EditRules{Edits: true, Variations: true, MaxImages: 1,
 			MaxImageBytes: MaxDallE2ImageBytes, MaxMaskBytes: MaxMaskBytes, Square: true}
-	case FamilyGPTImage:
-		return EditRules{Edits: true, MaxImages: MaxEditImages,
-			MaxImageBytes: MaxUploadBytes, MaxMaskBytes: MaxMaskBytes, InputFidelities: fidelities}
 	case FamilyLocal:
 		return EditRules{Edits: true, Variations: true, MaxImages: MaxEditImages,
 			MaxImageBytes: MaxUploadBytes, MaxMaskBytes: MaxUploadBytes, InputFidelities: fidelities}
@@ -204,7 +205,7 @@ func ValidateEdit(req ImageEditRequest, r Rules) error {
 	er := EditRulesFor(r.Family)
 	if !er.Edits {
 		return fieldErr("model", CodeInvalidValue,
-			"Invalid 'model': %s does not support image edits. Use dall-e-2, gpt-image-1 or a local model.", r.Family)
+			"Invalid 'model': %s does not support image edits. Use dall-e-2, a gpt-image model or a local model.", r.Family)
 	}
 	checks := []func() error{
 		func() error { return checkImages(req.Images, er, "an edit") },

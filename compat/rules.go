@@ -10,8 +10,8 @@ import (
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
-// Family is a set of validation rules. The three OpenAI aliases each have
-// their upstream family; a local model id (not an alias) gets FamilyLocal.
+// Family is a set of validation rules. Each OpenAI model name has its
+// upstream family; a local model id (not an alias) gets FamilyLocal.
 type Family string
 
 // The families.
@@ -19,6 +19,14 @@ const (
 	FamilyDallE2   Family = "dall-e-2"
 	FamilyDallE3   Family = "dall-e-3"
 	FamilyGPTImage Family = "gpt-image-1"
+	// gpt-image-1-mini, gpt-image-1.5 and chatgpt-image-latest follow
+	// gpt-image-1's rules under their own names (so messages name them).
+	FamilyGPTImageMini Family = "gpt-image-1-mini"
+	FamilyGPTImage15   Family = "gpt-image-1.5"
+	FamilyChatGPTImage Family = "chatgpt-image-latest"
+	// FamilyGPTImage2 is gpt-image-1's family with free-form sizes
+	// (GPTImage2Sizes) besides the fixed ones.
+	FamilyGPTImage2 Family = "gpt-image-2"
 	// FamilyLocal is gpt-image-1's family made permissive: every quality and
 	// style name, both response formats, and any WxH multiple of 8 generated
 	// exactly at that size (the pipeline checks the model's limits).
@@ -31,8 +39,9 @@ type Rules struct {
 	Family         Family
 	MaxPromptChars int
 	MaxN           int
-	Sizes          []string // fixed sizes, "auto" included where allowed
-	AnySize        bool     // also any WxH, both sides multiples of 8
+	Sizes          []string      // fixed sizes, "auto" included where allowed
+	AnySize        bool          // also any WxH, both sides multiples of 8
+	FreeSize       *FreeSizeRule // also any WxH within these bounds (nil: none)
 	DefaultSize    string
 
 	Qualities      []string
@@ -63,6 +72,47 @@ const (
 
 var gptFormats = []string{OutputFormatPNG, OutputFormatJPEG, OutputFormatWEBP}
 
+// FreeSizeRule bounds a free-form WxH: each side a multiple of Multiple and
+// at most MaxEdge, long side at most MaxAspect times the short one, and
+// MinPixels <= W*H <= MaxPixels.
+type FreeSizeRule struct {
+	Multiple, MaxEdge, MaxAspect int
+	MinPixels, MaxPixels         int
+}
+
+// GPTImage2Sizes are gpt-image-2's free-form size bounds as upstream
+// documents them (docs/openai-compat.md says where each number comes from).
+var GPTImage2Sizes = FreeSizeRule{
+	Multiple: 16, MaxEdge: 3840, MaxAspect: 3,
+	MinPixels: 655_360, MaxPixels: 3840 * 2160,
+}
+
+// IsGPTImage reports whether f is one of the GPT image families (every
+// OpenAI family but dall-e-2 and dall-e-3).
+func IsGPTImage(f Family) bool {
+	switch f {
+	case FamilyGPTImage, FamilyGPTImageMini, FamilyGPTImage15, FamilyChatGPTImage, FamilyGPTImage2:
+		return true
+	}
+	return false
+}
+
+func gptImageRules(f Family) Rules {
+	return Rules{
+		Family: f, MaxPromptChars: 32000, MaxN: 10,
+		Sizes: []string{"1024x1024", "1536x1024", "1024x1536", SizeAuto}, DefaultSize: SizeAuto,
+		Qualities:      []string{QualityLow, QualityMedium, QualityHigh, QualityAuto},
+		DefaultQuality: QualityAuto,
+		// Upstream always answers b64_json; naming it explicitly is harmless.
+		ResponseFormats:       []string{ResponseFormatB64JSON},
+		DefaultResponseFormat: ResponseFormatB64JSON,
+		OutputFormats:         gptFormats, Compression: true,
+		Backgrounds: []string{BackgroundTransparent, BackgroundOpaque, BackgroundAuto},
+		Moderations: []string{ModerationLow, ModerationAuto},
+		Streaming:   true, Usage: true,
+	}
+}
+
 // RulesFor returns the family's rules; ok is false for an unknown family.
 func RulesFor(f Family) (Rules, bool) {
 	switch f {
@@ -83,20 +133,13 @@ func RulesFor(f Family) (Rules, bool) {
 			ResponseFormats:       []string{ResponseFormatURL, ResponseFormatB64JSON},
 			DefaultResponseFormat: ResponseFormatURL,
 		}, true
-	case FamilyGPTImage:
-		return Rules{
-			Family: f, MaxPromptChars: 32000, MaxN: 10,
-			Sizes: []string{"1024x1024", "1536x1024", "1024x1536", SizeAuto}, DefaultSize: SizeAuto,
-			Qualities:      []string{QualityLow, QualityMedium, QualityHigh, QualityAuto},
-			DefaultQuality: QualityAuto,
-			// Upstream always answers b64_json; naming it explicitly is harmless.
-			ResponseFormats:       []string{ResponseFormatB64JSON},
-			DefaultResponseFormat: ResponseFormatB64JSON,
-			OutputFormats:         gptFormats, Compression: true,
-			Backgrounds: []string{BackgroundTransparent, BackgroundOpaque, BackgroundAuto},
-			Moderations: []string{ModerationLow, ModerationAuto},
-			Streaming:   true, Usage: true,
-		}, true
+	case FamilyGPTImage, FamilyGPTImageMini, FamilyGPTImage15, FamilyChatGPTImage:
+		return gptImageRules(f), true
+	case FamilyGPTImage2:
+		r := gptImageRules(f)
+		free := GPTImage2Sizes
+		r.FreeSize = &free
+		return r, true
 	case FamilyLocal:
 		return Rules{
 			Family: f, MaxPromptChars: 32000, MaxN: 10,
@@ -213,8 +256,37 @@ func checkSize(size string, r Rules) error {
 		}
 		return nil
 	}
+	if r.FreeSize != nil {
+		return checkFreeSize(size, *r.FreeSize)
+	}
 	return fieldErr("size", CodeInvalidValue, "Invalid 'size': '%s'. Supported values for %s are: %s.",
 		size, r.Family, quoteList(r.Sizes))
+}
+
+// checkFreeSize applies a FreeSizeRule, naming the first bound broken.
+func checkFreeSize(size string, fr FreeSizeRule) error {
+	w, h, err := ParseSize(size)
+	if err != nil {
+		return fieldErr("size", CodeInvalidValue,
+			"Invalid 'size': '%s'. Expected 'auto' or WIDTHxHEIGHT with both sides multiples of %d.", size, fr.Multiple)
+	}
+	long, short := max(w, h), min(w, h)
+	switch {
+	case w%fr.Multiple != 0 || h%fr.Multiple != 0:
+		return fieldErr("size", CodeInvalidValue,
+			"Invalid 'size': '%s'. Both sides must be multiples of %d.", size, fr.Multiple)
+	case long > fr.MaxEdge:
+		return fieldErr("size", CodeInvalidValue,
+			"Invalid 'size': '%s'. The longest side must be at most %d pixels.", size, fr.MaxEdge)
+	case long > fr.MaxAspect*short:
+		return fieldErr("size", CodeInvalidValue,
+			"Invalid 'size': '%s'. The aspect ratio (long side to short side) must be at most %d:1.", size, fr.MaxAspect)
+	case w*h < fr.MinPixels || w*h > fr.MaxPixels:
+		return fieldErr("size", CodeInvalidValue,
+			"Invalid 'size': '%s'. The total pixel count must be between %d and %d, but got %d.",
+			size, fr.MinPixels, fr.MaxPixels, w*h)
+	}
+	return nil
 }
 
 // checkEnum accepts "" (omitted) and the listed values; a field the family

@@ -260,7 +260,8 @@ func TestContractModels(t *testing.T) {
 			t.Errorf("model %+v is not well formed", m)
 		}
 	}
-	want := []string{"sd-tiny", "sd-turbo", "dall-e-2", "dall-e-3", "gpt-image-1"}
+	want := []string{"sd-tiny", "sd-turbo", "chatgpt-image-latest", "dall-e-2", "dall-e-3",
+		"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"}
 	if len(ids) != len(want) {
 		t.Fatalf("ids %v, want %v", ids, want)
 	}

@@ -64,9 +64,13 @@ func AliasNames() []string {
 
 // aliasFamilies are the OpenAI model names and the rules each follows.
 var aliasFamilies = map[string]compat.Family{
-	"dall-e-2":    compat.FamilyDallE2,
-	"dall-e-3":    compat.FamilyDallE3,
-	"gpt-image-1": compat.FamilyGPTImage,
+	"dall-e-2":             compat.FamilyDallE2,
+	"dall-e-3":             compat.FamilyDallE3,
+	"gpt-image-1":          compat.FamilyGPTImage,
+	"gpt-image-1-mini":     compat.FamilyGPTImageMini,
+	"gpt-image-1.5":        compat.FamilyGPTImage15,
+	"chatgpt-image-latest": compat.FamilyChatGPTImage,
+	"gpt-image-2":          compat.FamilyGPTImage2,
 }
 
 // Options configure a Server; the zero value of each field means its
