@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // newPgGates opens n stores on one fresh database, a Gate on each: n
@@ -186,4 +188,34 @@ func pgReservations(t *testing.T, s *PostgresStore) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A database migrated before quotas lived in PostgreSQL keeps its usage
+// counted against them.
+func TestPostgresQuotaMigrationBackfills(t *testing.T) {
+	dsn := newTestPostgresDB(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL);
+		INSERT INTO schema_version VALUES (1);`+pgMigrations[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO keys (id, name, hint, hash, created_at, image_quota)
+		VALUES ('k1', 'old', 'h', 'x', 0, 3);
+		INSERT INTO usage (key_id, request_id, at, day, duration_ms, model, endpoint, images,
+			pixels, steps, gpu_seconds, cached, status)
+		VALUES ('k1', 'r1', 0, '2026-01-01', 0, 'm', 'e', 2, 0, 0, 0, false, 200)`); err != nil {
+		t.Fatal(err)
+	}
+	s := openPostgresDSN(t, dsn)
+	if _, err := s.ReserveQuota(ctx, "k1", testStart, 2, 0, 3); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("reserve 2 with 2 of 3 used before the migration: %v; want quota exceeded", err)
+	}
+	if _, err := s.ReserveQuota(ctx, "k1", testStart, 1, 0, 3); err != nil {
+		t.Fatalf("reserve the last image: %v", err)
+	}
 }
