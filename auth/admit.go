@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -34,6 +35,9 @@ type Admission struct {
 	model  string
 	images int
 	at     time.Time
+	// reservation is the store's quota reservation, settled by Finish's
+	// usage record; "" when quota is counted in process or not limited.
+	reservation string
 
 	mu       sync.Mutex
 	finished bool
@@ -77,17 +81,36 @@ func (g *Gate) Admit(ctx context.Context, key *Key, model string, images int) (*
 	if err := g.prepare(ctx, st, key, now); err != nil {
 		return nil, err
 	}
-	if err := st.checkQuota(now, images); err != nil {
+	var reservation string
+	if g.reserver != nil {
+		// The store reserves across every gateway; this process's counters
+		// would see only its own requests. A key without quotas needs none.
+		if key.Limits.ImagesPerDay > 0 || key.Limits.ImageQuota > 0 {
+			id, err := g.reserver.ReserveQuota(ctx, key.ID, now, images,
+				key.Limits.ImagesPerDay, key.Limits.ImageQuota)
+			if err != nil {
+				return nil, err
+			}
+			reservation = id
+		}
+	} else if err := st.checkQuota(now, images); err != nil {
 		return nil, err
 	}
 	if err := st.checkRate(now, images); err != nil {
+		if reservation != "" {
+			if rerr := g.reserver.ReleaseQuota(context.WithoutCancel(ctx), reservation); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+		}
 		return nil, err
 	}
 	st.requests.take(now, 1)
 	st.images.take(now, images)
-	st.reserved += int64(images)
+	if g.reserver == nil {
+		st.reserved += int64(images)
+	}
 	a.Headers = st.headers(now)
-	a.state, a.keyID, a.at = st, key.ID, now
+	a.state, a.keyID, a.at, a.reservation = st, key.ID, now, reservation
 	return a, nil
 }
 
@@ -121,6 +144,9 @@ func (g *Gate) state(key *Key) *keyState {
 func (g *Gate) prepare(ctx context.Context, st *keyState, key *Key, now time.Time) error {
 	st.setLimits(key.Limits)
 	day := dayOf(now)
+	if g.reserver != nil {
+		return nil // the store counts quota
+	}
 	if !st.loaded {
 		today, total, err := g.store.UsageTotals(ctx, key.ID, day)
 		if err != nil {
@@ -149,13 +175,9 @@ func (st *keyState) setLimits(l Limits) {
 }
 
 func (st *keyState) checkQuota(now time.Time, images int) error {
-	n := int64(images)
-	if limit := int64(st.limits.ImagesPerDay); limit > 0 && st.today+st.reserved+n > limit {
-		return &QuotaError{Quota: QuotaDaily, Limit: limit, Used: st.today + st.reserved,
-			Requested: images, ResetAt: nextDay(now)}
-	}
-	if limit := st.limits.ImageQuota; limit > 0 && st.total+st.reserved+n > limit {
-		return &QuotaError{Quota: QuotaTotal, Limit: limit, Used: st.total + st.reserved, Requested: images}
+	if qerr := quotaCheck(now, images, st.limits.ImagesPerDay, st.limits.ImageQuota,
+		st.today, st.total, st.reserved); qerr != nil {
+		return qerr
 	}
 	return nil
 }
@@ -216,11 +238,13 @@ func (a *Admission) Finish(ctx context.Context, u Usage) error {
 		KeyID: a.keyID, RequestID: u.RequestID, Model: model, Endpoint: u.Endpoint,
 		At: a.at, Duration: a.gate.now().Sub(a.at),
 		Images: u.Images, Pixels: u.Pixels, Steps: u.Steps, GPUSeconds: u.GPUSeconds,
-		Cached: u.Cached, Status: u.Status, Inputs: u.Inputs,
+		Cached: u.Cached, Status: u.Status, Inputs: u.Inputs, Reservation: a.reservation,
 	}
 	err := a.gate.store.RecordUsage(context.WithoutCancel(ctx), rec)
 	// The images were made whether or not the record was written: count them.
-	if st := a.state; st != nil {
+	// With a QuotaReserver the record settled the reservation; a failed
+	// record leaves it held until it expires, the cautious side.
+	if st := a.state; st != nil && a.gate.reserver == nil {
 		st.mu.Lock()
 		st.reserved -= int64(a.images)
 		if dayOf(a.at) == st.day {

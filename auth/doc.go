@@ -95,7 +95,14 @@
 // Quotas (images per UTC day, total images) are counted in the Gate's memory,
 // seeded from the store the first time a key is seen, so two requests racing
 // for the last image cannot both pass. The count is exact within one process;
-// several sdgate processes sharing one store would each count on their own.
+// several sdgate processes sharing one SQLite file would each count on their own.
+//
+// A store that implements [QuotaReserver] (the [PostgresStore]) counts
+// instead, exact across every gateway: [Gate.Admit] reserves in one short
+// transaction under a per-key advisory lock, and the usage record written by
+// Finish settles the reservation in its own transaction. A reservation that
+// nothing settles (its gateway crashed) stops counting after
+// [DefaultReservationTTL]; a rate-limited request releases its reservation.
 //
 // [Admission.Finish] writes one [UsageRecord] per request and returns only
 // once it is durable. The SQLite store commits records that arrive together

@@ -24,9 +24,10 @@ type Options struct {
 // Gate authenticates requests, admits them against the key's limits and
 // quotas, and meters what they used. It is safe for concurrent use.
 type Gate struct {
-	store Store
-	now   func() time.Time
-	cache *keyCache
+	store    Store
+	reserver QuotaReserver // store's, when it holds quota itself; nil means in-process counters
+	now      func() time.Time
+	cache    *keyCache
 
 	mu     sync.Mutex
 	states map[string]*keyState // per key id: limiters and quota counters
@@ -48,7 +49,8 @@ func New(store Store, opts Options) (*Gate, error) {
 	if ttl == 0 {
 		ttl = DefaultKeyCacheTTL
 	}
-	return &Gate{store: store, now: now, cache: newKeyCache(ttl),
+	reserver, _ := store.(QuotaReserver)
+	return &Gate{store: store, reserver: reserver, now: now, cache: newKeyCache(ttl),
 		states: map[string]*keyState{}, static: map[string]*Key{}}, nil
 }
 

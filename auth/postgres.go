@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,9 +18,15 @@ type PostgresStore struct {
 	pool   *pgxpool.Pool
 	writer *pgUsageWriter
 	once   sync.Once
+	// reservationTTL: how long a quota reservation counts when nothing
+	// settles it (its gateway crashed).
+	reservationTTL time.Duration
 }
 
-var _ Store = (*PostgresStore)(nil)
+var (
+	_ Store         = (*PostgresStore)(nil)
+	_ QuotaReserver = (*PostgresStore)(nil)
+)
 
 // pgMigrations[i] takes the schema from version i to i+1. Append only.
 var pgMigrations = []string{
@@ -58,6 +65,23 @@ var pgMigrations = []string{
 	);
 	CREATE INDEX usage_key_day ON usage (key_id, day);
 	CREATE INDEX usage_at ON usage (at);`,
+	// 2: quota shared across gateways: images used per key and day, kept by
+	// the usage writer, and the reservations of requests still running.
+	`CREATE TABLE quota_used (
+		key_id TEXT NOT NULL,
+		day    TEXT NOT NULL,
+		images BIGINT NOT NULL,
+		PRIMARY KEY (key_id, day)
+	);
+	INSERT INTO quota_used (key_id, day, images)
+		SELECT key_id, day, SUM(images) FROM usage WHERE key_id <> '' GROUP BY key_id, day;
+	CREATE TABLE quota_reservations (
+		id         TEXT PRIMARY KEY,
+		key_id     TEXT NOT NULL,
+		images     BIGINT NOT NULL,
+		expires_at TIMESTAMPTZ NOT NULL
+	);
+	CREATE INDEX quota_reservations_key ON quota_reservations (key_id, expires_at);`,
 }
 
 // OpenPostgres connects to dsn and brings the schema up to date.
@@ -70,7 +94,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrate key store: %w", err)
 	}
-	return &PostgresStore{pool: pool, writer: newPgUsageWriter(pool)}, nil
+	return &PostgresStore{pool: pool, writer: newPgUsageWriter(pool), reservationTTL: DefaultReservationTTL}, nil
 }
 
 // pgMigrate runs under an advisory lock so gateways starting together

@@ -27,6 +27,13 @@ var pgDBs atomic.Int64
 // openTestPostgres opens a store on a fresh database of the package's server.
 func openTestPostgres(t *testing.T) *PostgresStore {
 	t.Helper()
+	return openPostgresDSN(t, newTestPostgresDB(t))
+}
+
+// newTestPostgresDB makes a fresh database on the package's server and
+// returns its DSN, for tests that open several stores (gateways) on it.
+func newTestPostgresDB(t *testing.T) string {
+	t.Helper()
 	testsvc.SkipWithoutPostgres(t)
 	ctx := context.Background()
 	if testPG == nil {
@@ -45,7 +52,12 @@ func openTestPostgres(t *testing.T) *PostgresStore {
 		t.Fatal(err)
 	}
 	c.Close(ctx)
-	s, err := OpenPostgres(ctx, testPG.DSN(db))
+	return testPG.DSN(db)
+}
+
+func openPostgresDSN(t *testing.T, dsn string) *PostgresStore {
+	t.Helper()
+	s, err := OpenPostgres(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

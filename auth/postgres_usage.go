@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -91,24 +92,49 @@ func (w *pgUsageWriter) close() {
 func (w *pgUsageWriter) commit(batch []usageWrite) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var recs []UsageRecord
+	for _, req := range batch {
+		recs = append(recs, req.recs...)
+	}
+	// One lock order for every gateway's batches (quota_used and keys rows
+	// by key and day), so concurrent commits wait rather than deadlock.
+	sort.SliceStable(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if a.KeyID != b.KeyID {
+			return a.KeyID < b.KeyID
+		}
+		return dayOf(a.At) < dayOf(b.At)
+	})
 	b := &pgx.Batch{}
 	lastUsed := map[string]time.Time{}
-	for _, req := range batch {
-		for _, r := range req.recs {
-			// A request id already recorded (a retry, a redelivery) is not metered again.
-			b.Queue(`INSERT INTO usage (key_id, request_id, at, day, duration_ms, model,
+	var ids []string
+	for _, r := range recs {
+		// A request id already recorded (a retry, a redelivery) is not
+		// metered again: quota_used grows only by rows actually inserted.
+		b.Queue(`WITH ins AS (
+				INSERT INTO usage (key_id, request_id, at, day, duration_ms, model,
 				endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-				ON CONFLICT (request_id) DO NOTHING`,
-				r.KeyID, r.RequestID, millis(r.At), dayOf(r.At), r.Duration.Milliseconds(),
-				r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps, r.GPUSeconds, r.Cached,
-				r.Status, strings.Join(r.Inputs, ","))
-			if end := r.At.Add(r.Duration); r.KeyID != "" && end.After(lastUsed[r.KeyID]) {
-				lastUsed[r.KeyID] = end
+				ON CONFLICT (request_id) DO NOTHING
+				RETURNING key_id, day, images)
+			INSERT INTO quota_used (key_id, day, images)
+				SELECT key_id, day, images FROM ins WHERE key_id <> '' AND images > 0
+			ON CONFLICT (key_id, day) DO UPDATE SET images = quota_used.images + EXCLUDED.images`,
+			r.KeyID, r.RequestID, millis(r.At), dayOf(r.At), r.Duration.Milliseconds(),
+			r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps, r.GPUSeconds, r.Cached,
+			r.Status, strings.Join(r.Inputs, ","))
+		if r.Reservation != "" {
+			b.Queue(`DELETE FROM quota_reservations WHERE id = $1`, r.Reservation)
+		}
+		if end := r.At.Add(r.Duration); r.KeyID != "" && end.After(lastUsed[r.KeyID]) {
+			if _, seen := lastUsed[r.KeyID]; !seen {
+				ids = append(ids, r.KeyID)
 			}
+			lastUsed[r.KeyID] = end
 		}
 	}
-	for id, t := range lastUsed {
+	for _, id := range ids {
+		t := lastUsed[id]
 		b.Queue(`UPDATE keys SET last_used_at = $1
 			WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, millis(t), id)
 	}

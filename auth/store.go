@@ -50,6 +50,9 @@ type UsageRecord struct {
 	Cached     bool          // answered from the result cache
 	Status     int           // HTTP status answered; 499 when the client left
 	Inputs     []string      // digests of input images and mask (edits, variations)
+	// Reservation is the QuotaReserver reservation this record settles; ""
+	// for none. Stores that are not QuotaReservers ignore it.
+	Reservation string
 }
 
 // DayUsage is the usage of one key on one UTC day.
