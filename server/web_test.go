@@ -3,10 +3,12 @@ package server
 import (
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/web"
 )
 
@@ -89,5 +91,44 @@ func TestDashboardReadsUsageFields(t *testing.T) {
 	}
 	if !strings.Contains(string(js), `"key_id", "*"`) {
 		t.Error("dashboard.js never asks for key_id=* (all keys)")
+	}
+}
+
+// Every request field playground.js sends is a JSON name of the generation
+// request, and a request with all of them set is accepted.
+func TestPlaygroundSendsKnownFields(t *testing.T) {
+	ts, _, admin := authServer(t)
+	resp, err := ts.Client().Get(ts.URL + "/web/playground.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	known := map[string]bool{}
+	rt := reflect.TypeOf(compat.ImageGenerationRequest{})
+	for i := range rt.NumField() {
+		known[strings.Split(rt.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	// The form's fields are the keys of the text and num maps in requestBody.
+	maps := regexp.MustCompile(`const (?:text|num) = \{([^}]*)\}`).FindAllStringSubmatch(string(js), -1)
+	if len(maps) != 2 {
+		t.Fatalf("playground.js: found %d field maps, want 2", len(maps))
+	}
+	var sent []string
+	for _, m := range maps {
+		for _, kv := range regexp.MustCompile(`(\w+): "\w+"`).FindAllStringSubmatch(m[1], -1) {
+			sent = append(sent, kv[1])
+			if !known[kv[1]] {
+				t.Errorf("playground.js sends %q, not a field of the generation request", kv[1])
+			}
+		}
+	}
+	if len(sent) < 9 {
+		t.Errorf("playground.js sends only %v", sent)
+	}
+	body := `{"model":"sd-tiny","prompt":"x","response_format":"b64_json","size":"64x64","negative_prompt":"y",` +
+		`"quality":"auto","scheduler":"ddim","output_format":"png","n":1,"seed":7,"steps":2,"guidance_scale":1.5}`
+	if a := call(t, ts, "POST", "/v1/images/generations", admin, body); a.status != 200 {
+		t.Errorf("a request with every playground field: %d %v", a.status, a.body)
 	}
 }
