@@ -93,7 +93,8 @@ async function load() {
   else if ($("keyid").value.trim()) q.set("key_id", $("keyid").value.trim());
   setStatus("loading…");
   try {
-    const r = await fetch("/v1/usage" + (q.size ? "?" + q : ""), { headers: authHeaders() });
+    const qs = q.toString();
+    const r = await fetch("/v1/usage" + (qs ? "?" + qs : ""), { headers: authHeaders() });
     showLimits(r.headers);
     if (!r.ok) { setStatus(await apiError(r), true); return; }
     const j = await r.json();
