@@ -30,6 +30,7 @@ import (
 //	GET  /openapi.json              OpenAPI 3 document of this list
 //	GET  /docs                      that document as an offline HTML page
 //	GET  /playground, /web/:file     browser playground (static; the key stays in the page)
+//	GET  /dashboard                 browser usage dashboard over /v1/usage (static, like the playground)
 //
 // Anything else is a 404 in OpenAI's envelope.
 func (s *Server) routes() (*gin.Engine, error) {
@@ -50,10 +51,11 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
 	r.GET("/openapi.json", s.openAPIDocument)
 	r.GET("/docs", s.handle(s.docsPage))
-	// The playground is static; its data comes from /v1 with the pasted key.
+	// The browser pages are static; their data comes from /v1 with the pasted key.
 	pages := http.StripPrefix("/web", web.Handler())
 	r.GET("/web/:file", gin.WrapH(pages))
 	r.GET("/playground", func(c *gin.Context) { c.Redirect(http.StatusFound, "/web/playground.html") })
+	r.GET("/dashboard", func(c *gin.Context) { c.Redirect(http.StatusFound, "/web/dashboard.html") })
 	// Image URLs are unguessable capabilities, fetched by browsers without keys.
 	r.GET("/v1/files/images/:name", s.handle(s.getImageFile))
 

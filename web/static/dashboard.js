@@ -1,0 +1,111 @@
+// Usage per day from GET /v1/usage with the key from common.js.
+//
+// Charts are plain SVG built here rather than a charting library: a few bar
+// charts do not justify vendoring (and keeping patched) a dependency, and DOM
+// nodes made with createElementNS need no inline script or style, so they work
+// offline under the page's strict CSP.
+"use strict";
+const SVG = "http://www.w3.org/2000/svg";
+const METRICS = [
+  ["images", "Images"], ["pixels", "Pixels"], ["steps", "Steps"], ["gpu_seconds", "GPU-seconds"],
+];
+
+function el(ns, name, attrs, text) {
+  const e = ns ? document.createElementNS(ns, name) : document.createElement(name);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// fmt keeps big counts readable (1.2M pixels) and seconds to two decimals.
+function fmt(v) {
+  if (!Number.isInteger(v)) return v.toFixed(2);
+  if (v >= 1e9) return (v / 1e9).toFixed(1) + "G";
+  if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
+  if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
+  return String(v);
+}
+
+// byDay sums the rows of all keys into one total per date, oldest first.
+function byDay(rows) {
+  const m = new Map();
+  for (const r of rows) {
+    const t = m.get(r.date) || { date: r.date, images: 0, pixels: 0, steps: 0, gpu_seconds: 0 };
+    for (const [k] of METRICS) t[k] += r[k] || 0;
+    m.set(r.date, t);
+  }
+  return [...m.values()].sort((a, b) => a.date.localeCompare(b.date));
+}
+
+// barChart is an SVG bar chart of one metric, one bar per day, each bar
+// titled with its date and value (shown on hover).
+function barChart(days, key, label) {
+  const W = 480, H = 140, top = 18, bottom = 18, left = 4;
+  const max = Math.max(0, ...days.map((d) => d[key]));
+  const svg = el(SVG, "svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
+    "aria-label": label + " per day", class: "chart" });
+  svg.append(el(SVG, "text", { x: left, y: 12, "font-size": 12 }, `${label} per day (max ${fmt(max)})`));
+  const bw = (W - left) / Math.max(days.length, 1);
+  days.forEach((d, i) => {
+    const h = max > 0 ? (d[key] / max) * (H - top - bottom) : 0;
+    const x = left + i * bw;
+    const bar = el(SVG, "rect", { x: x + 1, y: H - bottom - h, width: Math.max(bw - 2, 1), height: h, fill: "#4a78c2" });
+    bar.append(el(SVG, "title", {}, `${d.date}: ${fmt(d[key])}`));
+    svg.append(bar);
+  });
+  if (days.length) {
+    svg.append(el(SVG, "text", { x: left, y: H - 4, "font-size": 10 }, days[0].date));
+    svg.append(el(SVG, "text", { x: W - 2, y: H - 4, "font-size": 10, "text-anchor": "end" }, days[days.length - 1].date));
+  }
+  return svg;
+}
+
+function showLimits(headers) {
+  const rows = [];
+  headers.forEach((v, k) => { if (k.toLowerCase().startsWith("x-ratelimit-")) rows.push([k, v]); });
+  rows.sort((a, b) => a[0].localeCompare(b[0]));
+  const tb = $("limtab").tBodies[0];
+  tb.replaceChildren(...rows.map(([k, v]) => {
+    const tr = el(null, "tr");
+    tr.append(el(null, "th", {}, k), el(null, "td", {}, v));
+    return tr;
+  }));
+  $("limits").hidden = rows.length === 0;
+}
+
+function showTable(rows) {
+  const tb = $("days").tBodies[0];
+  tb.replaceChildren(...rows.map((r) => {
+    const tr = el(null, "tr");
+    tr.append(el(null, "td", {}, r.date), el(null, "td", {}, r.key_id));
+    for (const k of ["requests", "failed", "cached", "images", "pixels", "steps", "gpu_seconds"]) {
+      tr.append(el(null, "td", { class: "num" }, fmt(r[k] || 0)));
+    }
+    return tr;
+  }));
+}
+
+async function load() {
+  if (!sessionStorage.getItem(KEY_ITEM)) { setStatus("Paste an API key first.", true); return; }
+  const q = new URLSearchParams();
+  if ($("since").value) q.set("since", $("since").value);
+  if ($("all").checked) q.set("key_id", "*");
+  else if ($("keyid").value.trim()) q.set("key_id", $("keyid").value.trim());
+  setStatus("loading…");
+  try {
+    const qs = q.toString();
+    const r = await fetch("/v1/usage" + (qs ? "?" + qs : ""), { headers: authHeaders() });
+    showLimits(r.headers);
+    if (!r.ok) { setStatus(await apiError(r), true); return; }
+    const j = await r.json();
+    const rows = (j.data || []).slice().sort((a, b) => a.date.localeCompare(b.date) || a.key_id.localeCompare(b.key_id));
+    const days = byDay(rows);
+    $("charts").replaceChildren(...METRICS.map(([k, label]) => barChart(days, k, label)));
+    showTable(rows);
+    setStatus(rows.length ? `${rows.length} row(s) over ${days.length} day(s)` : "No usage recorded in this range.");
+  } catch (e) { setStatus(String(e), true); }
+}
+
+$("all").addEventListener("change", () => { $("keyid").disabled = $("all").checked; });
+$("f").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+bindKey($("key"), load);
