@@ -16,7 +16,7 @@ import (
 // is metered once.
 type PostgresStore struct {
 	pool   *pgxpool.Pool
-	writer *pgUsageWriter
+	writer *usageWriter
 	once   sync.Once
 	// reservationTTL: how long a quota reservation counts when nothing
 	// settles it (its gateway crashed).
@@ -94,7 +94,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrate key store: %w", err)
 	}
-	return &PostgresStore{pool: pool, writer: newPgUsageWriter(pool), reservationTTL: DefaultReservationTTL}, nil
+	return &PostgresStore{pool: pool, writer: newUsageWriter(pgUsage{pool}.commit), reservationTTL: DefaultReservationTTL}, nil
 }
 
 // pgMigrate runs under an advisory lock so gateways starting together

@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -38,11 +36,11 @@ func (s *PostgresStore) CreateKey(ctx context.Context, k *Key) error {
 }
 
 func (s *PostgresStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
-	return pgScanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE hash = $1`, hash))
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE hash = $1`, hash), pgx.ErrNoRows)
 }
 
 func (s *PostgresStore) Key(ctx context.Context, id string) (*Key, error) {
-	return pgScanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id))
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id), pgx.ErrNoRows)
 }
 
 func (s *PostgresStore) ListKeys(ctx context.Context) ([]Key, error) {
@@ -53,7 +51,7 @@ func (s *PostgresStore) ListKeys(ctx context.Context) ([]Key, error) {
 	defer rows.Close()
 	var keys []Key
 	for rows.Next() {
-		k, err := pgScanKey(rows)
+		k, err := scanKey(rows, pgx.ErrNoRows)
 		if err != nil {
 			return nil, err
 		}
@@ -85,30 +83,4 @@ func (s *PostgresStore) CountActiveKeys(ctx context.Context, now time.Time) (int
 		return 0, fmt.Errorf("count keys: %w", err)
 	}
 	return n, nil
-}
-
-func pgScanKey(row pgx.Row) (*Key, error) {
-	var (
-		k                          Key
-		created                    int64
-		lastUsed, expires, revoked sql.NullInt64
-		models                     string
-	)
-	err := row.Scan(&k.ID, &k.Name, &k.Hint, &k.Hash, &created, &lastUsed, &expires, &revoked,
-		&k.Limits.RequestsPerMinute, &k.Limits.ImagesPerMinute, &k.Limits.ImagesPerDay,
-		&k.Limits.ImageQuota, &models, &k.Admin)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrKeyNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
-		return nil, fmt.Errorf("read key %s: models: %w", k.ID, err)
-	}
-	k.CreatedAt = fromMillis(created)
-	k.LastUsedAt = fromNullMillis(lastUsed)
-	k.ExpiresAt = fromNullMillis(expires)
-	k.RevokedAt = fromNullMillis(revoked)
-	return &k, nil
 }

@@ -5,91 +5,24 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// pgUsageWriter group-commits usage like usageWriter does for SQLite: one
-// goroutine, one transaction for every record queued while the last commit ran.
-type pgUsageWriter struct {
-	pool  *pgxpool.Pool
-	queue chan usageWrite
-	mu    sync.RWMutex
-	shut  bool
-	done  chan struct{}
-}
-
-func newPgUsageWriter(pool *pgxpool.Pool) *pgUsageWriter {
-	w := &pgUsageWriter{pool: pool, queue: make(chan usageWrite, maxBatch), done: make(chan struct{})}
-	go w.loop()
-	return w
-}
+// pgUsage commits a batch of usage writes to PostgreSQL in one transaction
+// (the group commit itself is usageWriter's, shared with SQLite).
+type pgUsage struct{ pool *pgxpool.Pool }
 
 func (s *PostgresStore) RecordUsage(ctx context.Context, recs ...UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	req := usageWrite{recs: recs, result: make(chan error, 1)}
-	w := s.writer
-	w.mu.RLock()
-	if w.shut {
-		w.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case w.queue <- req:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return fmt.Errorf("record usage: %w", ctx.Err())
-	}
-	select {
-	case err := <-req.result:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("record usage: %w", ctx.Err())
-	}
+	return s.writer.write(ctx, recs)
 }
 
-func (w *pgUsageWriter) loop() {
-	defer close(w.done)
-	for first := range w.queue {
-		batch := []usageWrite{first}
-		n := len(first.recs)
-	drain:
-		for n < maxBatch {
-			select {
-			case req, ok := <-w.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, req)
-				n += len(req.recs)
-			default:
-				break drain
-			}
-		}
-		err := w.commit(batch)
-		for _, req := range batch {
-			req.result <- err
-		}
-	}
-}
-
-func (w *pgUsageWriter) close() {
-	w.mu.Lock()
-	if !w.shut {
-		w.shut = true
-		close(w.queue)
-	}
-	w.mu.Unlock()
-	<-w.done
-}
-
-func (w *pgUsageWriter) commit(batch []usageWrite) error {
+func (w pgUsage) commit(batch []usageWrite) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var recs []UsageRecord

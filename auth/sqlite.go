@@ -59,7 +59,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate key store %s: %w", path, err)
 	}
-	return &SQLiteStore{db: db, writer: newUsageWriter(db)}, nil
+	return &SQLiteStore{db: db, writer: newUsageWriter(sqliteUsage{db}.commit)}, nil
 }
 
 // checkWAL fails when the file system refused WAL mode (some network file
@@ -107,12 +107,12 @@ func (s *SQLiteStore) CreateKey(ctx context.Context, k *Key) error {
 
 func (s *SQLiteStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE hash = ?`, hash)
-	return scanKey(row)
+	return scanKey(row, sql.ErrNoRows)
 }
 
 func (s *SQLiteStore) Key(ctx context.Context, id string) (*Key, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id)
-	return scanKey(row)
+	return scanKey(row, sql.ErrNoRows)
 }
 
 func (s *SQLiteStore) ListKeys(ctx context.Context) ([]Key, error) {
@@ -123,7 +123,7 @@ func (s *SQLiteStore) ListKeys(ctx context.Context) ([]Key, error) {
 	defer rows.Close()
 	var keys []Key
 	for rows.Next() {
-		k, err := scanKey(rows)
+		k, err := scanKey(rows, sql.ErrNoRows)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,9 @@ func (s *SQLiteStore) CountActiveKeys(ctx context.Context, now time.Time) (int, 
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanKey(row rowScanner) (*Key, error) {
+// scanKey reads one keys row (either store's); noRows is the driver's
+// "no such row" error.
+func scanKey(row rowScanner, noRows error) (*Key, error) {
 	var (
 		k                          Key
 		created                    int64
@@ -173,7 +175,7 @@ func scanKey(row rowScanner) (*Key, error) {
 	err := row.Scan(&k.ID, &k.Name, &k.Hint, &k.Hash, &created, &lastUsed, &expires, &revoked,
 		&k.Limits.RequestsPerMinute, &k.Limits.ImagesPerMinute, &k.Limits.ImagesPerDay,
 		&k.Limits.ImageQuota, &models, &k.Admin)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, noRows) {
 		return nil, ErrKeyNotFound
 	}
 	if err != nil {
