@@ -20,6 +20,8 @@ type Manifest struct {
 	DefaultGuidance float64 `json:"default_guidance"`
 	Seed            uint64  `json:"seed"`
 	FP16            bool    `json:"fp16"`
+	// Source is where imported weights came from (absent for random ones).
+	Source string `json:"source,omitempty"`
 }
 
 // ManifestFile is the manifest's name in the model folder.
@@ -76,7 +78,7 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 	}
 	manifest := Manifest{
 		Preset: opts.Preset, NativeWidth: p.width, NativeHeight: p.height,
-		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16,
+		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16, Source: opts.Source,
 	}
 	if opts.LCM { // diffusers' LCM pipeline defaults
 		manifest.DefaultSteps, manifest.DefaultGuidance = 4, 8.5

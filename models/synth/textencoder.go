@@ -17,7 +17,7 @@ const maskValue = -10000
 // last_hidden_state and pooler_output (the state at the first EOS, found
 // as CLIP does with argmax over the ids) out.
 func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
-	b := newBuilder("text_encoder", o.float, o.seed)
+	b := newNetBuilder("text_encoder", o)
 	idType := dtInt32
 	if ids64 {
 		idType = dtInt64

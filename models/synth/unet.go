@@ -23,6 +23,8 @@ type netOptions struct {
 	// timeCondDim > 0 adds LCM's timestep_cond input [batch, timeCondDim]
 	// (UNet only).
 	timeCondDim int64
+	// weights supplies the parameters; nil draws them at random.
+	weights Weights
 }
 
 // lcmTimeCondDim is time_cond_proj_dim of LCM-distilled SD 1.5 UNets.
@@ -31,7 +33,7 @@ const lcmTimeCondDim = 256
 // buildUNet writes the denoiser: sample, timestep and encoder_hidden_states
 // in, predicted noise (out_sample) out.
 func buildUNet(cfg unetConfig, o netOptions) *graph {
-	b := newBuilder("unet", o.float, o.seed)
+	b := newNetBuilder("unet", o)
 	inChannels := int64(4)
 	if o.inpaint {
 		inChannels = 9 // latents, mask, masked-image latents

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sdgate/sdgate/sd/clip"
 )
 
 var (
@@ -61,6 +63,14 @@ type Options struct {
 	// text encoder get CLIP's real 49408-token vocabulary. Empty: a small
 	// vocabulary learned from a built-in corpus.
 	ClipBPE string
+
+	// Weights, when set, supplies every parameter (sdgate import passes a
+	// checkpoint); nil draws them from Seed.
+	Weights Weights
+	// Doc is each model.onnx's doc_string; empty says synth and the seed.
+	Doc string
+	// Source, when set, is recorded in sdgate.json: where the weights came from.
+	Source string
 }
 
 // File is one file of the written folder.
@@ -108,18 +118,17 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	if progress == nil {
 		progress = io.Discard
 	}
-	opts, p, err := opts.resolve()
+	opts, p, merges, err := prepare(opts)
 	if err != nil {
 		return Report{}, err
 	}
 	if err := checkEmpty(dir); err != nil {
 		return Report{}, err
 	}
-	merges, err := tokenizerMerges(opts.ClipBPE, p.learnedMerges)
-	if err != nil {
+	nets := plan(p, opts)
+	if err := checkWeights(nets); err != nil {
 		return Report{}, err
 	}
-	p.text.vocab = vocabSize(merges)
 
 	tmp, err := makeStaging(dir)
 	if err != nil {
@@ -136,8 +145,11 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	if err := writeConfigs(tmp, opts, p, merges); err != nil {
 		return rep, err
 	}
-	doc := fmt.Sprintf("sdgate synth: preset %s, seed %d, random weights", opts.Preset, opts.Seed)
-	for _, net := range plan(p, opts) {
+	doc := opts.Doc
+	if doc == "" {
+		doc = fmt.Sprintf("sdgate synth: preset %s, seed %d, random weights", opts.Preset, opts.Seed)
+	}
+	for _, net := range nets {
 		fmt.Fprintf(progress, "%s: writing %s parameters\n", net.name, groupDigits(net.graph.paramCount()))
 		t0 := time.Now()
 		nw, err := writeNetwork(ctx, filepath.Join(tmp, net.name), net.graph, doc, opts.ExternalData)
@@ -155,6 +167,21 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	rep.Files, err = listFiles(dir)
 	rep.Elapsed = time.Since(start)
 	return rep, err
+}
+
+// prepare resolves opts and reads the tokenizer's merges, which fix the
+// text encoder's vocabulary size.
+func prepare(opts Options) (Options, preset, []clip.Merge, error) {
+	opts, p, err := opts.resolve()
+	if err != nil {
+		return opts, p, nil, err
+	}
+	merges, err := tokenizerMerges(opts.ClipBPE, p.learnedMerges)
+	if err != nil {
+		return opts, p, nil, err
+	}
+	p.text.vocab = vocabSize(merges)
+	return opts, p, merges, nil
 }
 
 // resolve checks opts and fills in defaults; it returns the preset.
@@ -206,7 +233,7 @@ type plannedNet struct {
 
 // plan builds the folder's networks in the order they are written.
 func plan(p preset, opts Options) []plannedNet {
-	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint}
+	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint, weights: opts.Weights}
 	if opts.LCM {
 		o.timeCondDim = lcmTimeCondDim
 	}
