@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sdgate/sdgate/convert"
+	"github.com/sdgate/sdgate/models/synth"
+)
+
+// clipVocab is the row count of CLIP's token embedding (SD 1.x and 2.x).
+const clipVocab = 49408
+
+func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sdgate import CHECKPOINT.safetensors --out DIR [flags]")
+		fs.PrintDefaults()
+	}
+	var (
+		checkpoint = fs.String("checkpoint", "", "the .safetensors checkpoint (LDM layout), when not given first")
+		out        = fs.String("out", "", "model folder to create (must be absent or empty)")
+		fp32       = fs.Bool("fp32", false, "float32 weights (default: float16)")
+		fp16       = fs.Bool("fp16", false, "float16 weights (the default)")
+		family     = fs.String("family", "auto", "auto, sd15, sd2 or sdxl")
+		vae        = fs.String("vae", "", "a VAE .safetensors (LDM or diffusers layout) replacing the checkpoint's")
+		prediction = fs.String("prediction", "auto", "auto, epsilon or v_prediction (SD 2 checkpoints rarely say)")
+		noEMA      = fs.Bool("no-ema", false, "use the training weights even when EMA weights are present")
+		clipBPE    = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): the tokenizer of real SD checkpoints")
+		external   = fs.Bool("external-data", false, "put every network's weights in model.onnx_data")
+	)
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		*checkpoint, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	switch {
+	case *checkpoint == "":
+		return errors.New("import: give the checkpoint file first: sdgate import MODEL.safetensors --out DIR")
+	case *out == "":
+		return errors.New("import: --out is required")
+	case *fp16 && *fp32:
+		return errors.New("import: --fp16 and --fp32 exclude each other")
+	}
+	start := time.Now()
+	ck, err := convert.OpenCheckpoint(*checkpoint, convert.Options{
+		Family: convert.Family(*family), VAE: *vae, Prediction: *prediction, NoEMA: *noEMA,
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer ck.Close()
+	if ck.Family != convert.FamilySD1 {
+		return fmt.Errorf("import: %s is an SD 2.x checkpoint (%s): its tensors map, but its graph (OpenCLIP text encoder, "+
+			"linear projections, 64-wide heads) is not built yet; SD 1.x checkpoints import", *checkpoint, ck.Prediction)
+	}
+	if ck.Vocab == clipVocab && *clipBPE == "" {
+		return fmt.Errorf("import: the text encoder has CLIP's %d tokens: give --clip-bpe with OpenAI's bpe_simple_vocab_16e6.txt.gz", clipVocab)
+	}
+	opts, err := matchPreset(ck, synth.Options{
+		FP16: !*fp32, Inpaint: ck.Inpaint, ExternalData: *external, ClipBPE: *clipBPE,
+		Weights: ck, Doc: "sdgate import: " + filepath.Base(*checkpoint), Source: filepath.Base(*checkpoint),
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	fmt.Fprintf(stderr, "%s: %s%s, %s, EMA %v, architecture %s\n", filepath.Base(*checkpoint), ck.Family,
+		map[bool]string{true: " inpainting"}[ck.Inpaint], ck.Prediction, ck.EMA, opts.Preset)
+	rep, err := synth.Write(ctx, *out, opts, stderr)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	printSynthReport(stdout, rep, opts, "weights from "+filepath.Base(*checkpoint))
+	if info, err := os.Stat(*checkpoint); err == nil {
+		secs := time.Since(start).Seconds()
+		fmt.Fprintf(stdout, "  read %s in %.1fs (%.0f MB/s)\n", humanBytes(info.Size()), secs, float64(info.Size())/1e6/secs)
+	}
+	printUnused(stdout, ck.Unused())
+	return nil
+}
+
+// matchPreset finds the synth architecture whose every parameter the
+// checkpoint holds with the right shape; the error names what the closest
+// one lacks.
+func matchPreset(ck *convert.Checkpoint, opts synth.Options) (synth.Options, error) {
+	var problems []string
+	for _, name := range synth.Presets() {
+		opts.Preset = name
+		params, err := synth.Params(opts)
+		if err != nil {
+			return opts, err
+		}
+		var first error
+		bad := 0
+		for _, p := range params {
+			if err := ck.Check(p.Net, p.Name, p.Shape); err != nil {
+				bad++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+		if bad == 0 {
+			return opts, nil
+		}
+		problems = append(problems, fmt.Sprintf("%s: %d of %d tensors do not fit, first: %v", name, bad, len(params), first))
+	}
+	return opts, fmt.Errorf("no architecture fits the checkpoint:\n  %s", strings.Join(problems, "\n  "))
+}
+
+// printUnused reports the checkpoint tensors no graph read: counted by
+// reason, and each one listed when the reason is unknown.
+func printUnused(w io.Writer, unused []convert.Unused) {
+	if len(unused) == 0 {
+		fmt.Fprintln(w, "  every checkpoint tensor was used")
+		return
+	}
+	byReason := map[string]int{}
+	var unknown []string
+	for _, u := range unused {
+		if u.Reason == "" {
+			unknown = append(unknown, u.Key)
+			continue
+		}
+		byReason[u.Reason]++
+	}
+	reasons := make([]string, 0, len(byReason))
+	for r := range byReason {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	fmt.Fprintf(w, "  %d checkpoint tensors not used:\n", len(unused))
+	for _, r := range reasons {
+		fmt.Fprintf(w, "    %5d  %s\n", byReason[r], r)
+	}
+	for _, k := range unknown {
+		fmt.Fprintf(w, "    not part of the SD graphs: %s\n", k)
+	}
+}
