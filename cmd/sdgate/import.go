@@ -37,7 +37,10 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 		noEMA      = fs.Bool("no-ema", false, "use the training weights even when EMA weights are present")
 		clipBPE    = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): the tokenizer of real SD checkpoints")
 		external   = fs.Bool("external-data", false, "put every network's weights in model.onnx_data")
+		loras      loraFlags
+		loraStrict = fs.Bool("lora-strict", true, "a LoRA module that matches no weight is an error (false: reported)")
 	)
+	fs.Var(&loras, "lora", "bake a LoRA into the folder: FILE or FILE:SCALE (repeatable; kohya or peft .safetensors)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		*checkpoint, args = args[0], args[1:]
 	}
@@ -73,6 +76,11 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 	})
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
+	}
+	if len(loras) > 0 {
+		if opts.Weights, err = mergeLoRAs(ck, opts, loras, *loraStrict, stdout); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
 	}
 	fmt.Fprintf(stderr, "%s: %s%s, %s, EMA %v, architecture %s\n", filepath.Base(*checkpoint), ck.Family,
 		map[bool]string{true: " inpainting"}[ck.Inpaint], ck.Prediction, ck.EMA, opts.Preset)

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sdgate/sdgate/convert/lora"
+	"github.com/sdgate/sdgate/models/synth"
 )
 
 // onnxDoc is the encoded doc_string field (6) of a ModelProto.
@@ -102,6 +107,89 @@ func TestImportRefuses(t *testing.T) {
 		err := run(context.Background(), tc.args, mapEnv(nil), &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// mapWeights serves parameters from a map (net/name -> values).
+type mapWeights map[string][]float32
+
+func (m mapWeights) Check(net, name string, shape []int64) error {
+	if _, ok := m[net+"/"+name]; !ok {
+		return fmt.Errorf("no %s/%s", net, name)
+	}
+	return nil
+}
+
+func (m mapWeights) Float32(net, name string, shape []int64) ([]float32, error) {
+	return slices.Clone(m[net+"/"+name]), nil
+}
+
+// TestImportBakesLoRA: import --lora gives the folder of synth's weights
+// merged by lora.Merge (tested exact on its own), and another image.
+func TestImportBakesLoRA(t *testing.T) {
+	root := t.TempDir()
+	ckpt, loraFile := filepath.Join(root, "tiny.safetensors"), filepath.Join(root, "style.safetensors")
+	base, merged := filepath.Join(root, "base", "tiny"), filepath.Join(root, "merged", "tiny")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"synth", "--out", base, "--seed", "5", "--checkpoint", ckpt, "--lora", loraFile, "--lora-rank", "3"},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "rank 3") {
+		t.Errorf("synth output: %s", stdout.String())
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--out", merged, "--lora", loraFile + ":0.75"},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "modules merged") {
+		t.Errorf("import output: %s", stdout.String())
+	}
+
+	// The expectation: synth's weights, merged in memory by lora.Merge.
+	opts := synth.Options{Preset: "tiny", Seed: 5}
+	params, err := synth.Params(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := mapWeights{}
+	var targets []*lora.Target
+	for _, p := range params {
+		vals, err := p.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		weights[p.Net+"/"+p.Name] = vals
+		if strings.HasSuffix(p.Name, ".weight") && len(p.Shape) >= 2 {
+			targets = append(targets, &lora.Target{Net: p.Net, Name: p.Name, Shape: p.Shape, Data: vals})
+		}
+	}
+	l, err := lora.Open(loraFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Format != lora.FormatKohya {
+		t.Errorf("synth --lora wrote a %s file", l.Format)
+	}
+	if rep, err := lora.Merge(targets, true, lora.Scaled{LoRA: l, Scale: 0.75}); err != nil || rep.Merged != len(l.Modules) {
+		t.Fatalf("merge: %+v %v", rep, err)
+	}
+	want := filepath.Join(root, "want", "tiny")
+	opts.Weights, opts.Doc = weights, "sdgate import: tiny.safetensors"
+	if _, err := synth.Write(context.Background(), want, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx"} {
+		w, _ := os.ReadFile(filepath.Join(want, name))
+		g, err := os.ReadFile(filepath.Join(merged, name))
+		if err != nil || !bytes.Equal(w, g) {
+			t.Errorf("%s: the baked LoRA differs from lora.Merge's (%v)", name, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(base, name))
+		if name != "vae_decoder/model.onnx" && bytes.Equal(bytes.Replace(g, onnxDoc("sdgate import: tiny.safetensors"), onnxDoc("sdgate synth: preset tiny, seed 5, random weights"), 1), b) {
+			t.Errorf("%s: the LoRA changed nothing", name)
 		}
 	}
 }

@@ -32,6 +32,8 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		seed         = fs.Uint64("seed", 0, "seed of the random weights")
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
 		checkpoint   = fs.String("checkpoint", "", "also write the weights as an LDM-layout .safetensors checkpoint (what sdgate import reads)")
+		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed)")
+		loraRank     = fs.Int64("lora-rank", 4, "rank of the --lora LoRA")
 	)
 	fs.Var(&fp16, "fp16", "float16 weights, inputs and outputs (default: true for sd15, false for tiny)")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -66,6 +68,13 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			return fmt.Errorf("synth: checkpoint: %w", err)
 		}
 		fmt.Fprintf(stdout, "  checkpoint %s\n", *checkpoint)
+	}
+	if *loraFile != "" {
+		n, err := writeSynthLoRA(*loraFile, opts, *loraRank)
+		if err != nil {
+			return fmt.Errorf("synth: lora: %w", err)
+		}
+		fmt.Fprintf(stdout, "  lora %s: %d modules, rank %d\n", *loraFile, n, *loraRank)
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sdgate/sdgate/convert"
+	"github.com/sdgate/sdgate/convert/lora"
 	"github.com/sdgate/sdgate/convert/safetensors"
 	"github.com/sdgate/sdgate/models/synth"
 )
@@ -57,4 +59,40 @@ func writeFileAtomic(path string, fill func(f *os.File) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// loraModules are the layers kohya's sd-scripts adapts by default: the
+// UNet's transformer projections and the text encoder's attention and MLP.
+var loraModules = []string{".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_out.0.weight", ".proj_in.weight", ".proj_out.weight",
+	".ff.net.0.proj.weight", ".ff.net.2.weight", ".q_proj.weight", ".k_proj.weight", ".v_proj.weight", ".out_proj.weight",
+	".mlp.fc1.weight", ".mlp.fc2.weight"}
+
+// writeSynthLoRA writes a kohya LoRA of rank for the folder opts describes
+// and returns its module count. alpha = rank: the LoRA applies at scale 1.
+func writeSynthLoRA(path string, opts synth.Options, rank int64) (int, error) {
+	params, err := synth.Params(opts)
+	if err != nil {
+		return 0, err
+	}
+	var specs []lora.Spec
+	for _, p := range params {
+		if p.Net != "unet" && p.Net != "text_encoder" {
+			continue
+		}
+		for _, suffix := range loraModules {
+			if strings.HasSuffix(p.Name, suffix) {
+				specs = append(specs, lora.Spec{Net: p.Net, Name: p.Name, Shape: p.Shape})
+				break
+			}
+		}
+	}
+	l, err := lora.Synthesize(specs, rank, float32(rank), opts.Seed^0x10a)
+	if err != nil {
+		return 0, err
+	}
+	dt := safetensors.F32
+	if opts.FP16 {
+		dt = safetensors.F16
+	}
+	return len(l.Modules), writeFileAtomic(path, func(f *os.File) error { return lora.WriteKohya(f, l, dt) })
 }

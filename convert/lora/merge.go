@@ -39,14 +39,36 @@ type Report struct {
 // changed; otherwise it is listed in the report. A module whose shapes do
 // not fit its target is always an error, and also changes nothing.
 func Merge(targets []*Target, strict bool, loras ...Scaled) (Report, error) {
-	index, err := newIndex(targets)
+	jobs, rep, err := resolve(targets, strict, loras)
 	if err != nil {
 		return Report{}, err
 	}
-	type job struct {
-		m     *Module
-		t     *Target
-		scale float32
+	for _, j := range jobs {
+		j.apply(j.t.Data)
+	}
+	return rep, nil
+}
+
+// job is one module to add to one target.
+type job struct {
+	m     *Module
+	t     *Target
+	scale float32
+}
+
+func (j job) apply(data []float32) {
+	if j.scale != 0 {
+		t := *j.t
+		t.Data = data
+		apply(&t, j.m, float32(j.scale*j.m.Alpha/float32(j.m.Rank())))
+	}
+}
+
+// resolve matches every module of loras to a target and checks shapes.
+func resolve(targets []*Target, strict bool, loras []Scaled) ([]job, Report, error) {
+	index, err := newIndex(targets)
+	if err != nil {
+		return nil, Report{}, err
 	}
 	var jobs []job
 	var rep Report
@@ -55,24 +77,19 @@ func Merge(targets []*Target, strict bool, loras ...Scaled) (Report, error) {
 			t := index.find(m, s.LoRA.Format)
 			if t == nil {
 				if strict {
-					return Report{}, fmt.Errorf("%w: %q (%s)", ErrUnmatched, m.Key, m.Net)
+					return nil, Report{}, fmt.Errorf("%w: %q (%s)", ErrUnmatched, m.Key, m.Net)
 				}
 				rep.Unmatched = append(rep.Unmatched, m.Key)
 				continue
 			}
 			if err := fits(m, t); err != nil {
-				return Report{}, err
+				return nil, Report{}, err
 			}
 			jobs = append(jobs, job{m, t, s.Scale})
+			rep.Merged++
 		}
 	}
-	for _, j := range jobs {
-		if j.scale != 0 {
-			apply(j.t, j.m, float32(j.scale*j.m.Alpha/float32(j.m.Rank())))
-		}
-		rep.Merged++
-	}
-	return rep, nil
+	return jobs, rep, nil
 }
 
 // index finds targets by network and module path, dotted or kohya-flat.
@@ -92,7 +109,7 @@ func newIndex(targets []*Target) (*index, error) {
 		for _, d := range t.Shape {
 			numel *= d
 		}
-		if numel != int64(len(t.Data)) || (t.Transposed && len(t.Shape) != 2) {
+		if (t.Data != nil && numel != int64(len(t.Data))) || (t.Transposed && len(t.Shape) != 2) {
 			return nil, fmt.Errorf("lora: target %q: %d values for shape %v (transposed %v)", t.Name, len(t.Data), t.Shape, t.Transposed)
 		}
 		key := t.Net + "/" + mod
