@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sdgate/sdgate/sd/half"
 )
 
 // rawFile assembles a file from a header string and n data bytes.
@@ -216,4 +219,32 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestF16AllPatterns: the lookup decode agrees with sd/half on every
+// float16 bit pattern, NaNs and subnormals included.
+func TestF16AllPatterns(t *testing.T) {
+	raw := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		binary.LittleEndian.PutUint16(raw[2*i:], uint16(i))
+	}
+	var buf bytes.Buffer
+	err := Write(&buf, nil, []Entry{{Name: "all", DType: F16, Shape: []int64{1 << 16},
+		Data: func(w io.Writer) error { _, err := w.Write(raw); return err }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Float32("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if want := half.Float16(uint16(i)).Float32(); math.Float32bits(v) != math.Float32bits(want) {
+			t.Fatalf("pattern %#04x: %v, want %v", i, v, want)
+		}
+	}
 }
