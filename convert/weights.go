@@ -57,7 +57,8 @@ func (c *Checkpoint) resolve(net, name string) (*safetensors.File, source, error
 	case "vae_decoder", "vae_encoder":
 		v := c.vae
 		if v.diffusers {
-			return v.f, diffusersVAESource(v.f, name), nil
+			has := func(k string) bool { _, ok := v.f.Info(k); return ok }
+			return v.f, diffusersVAESource(has, name), nil
 		}
 		src, err := vaeSource(name, v.levels)
 		src.key = v.prefix + src.key
@@ -67,9 +68,10 @@ func (c *Checkpoint) resolve(net, name string) (*safetensors.File, source, error
 }
 
 // diffusersVAESource maps a name onto a diffusers VAE file, which may use
-// the attention names of diffusers before 0.14 (query, key, value, proj_attn).
-func diffusersVAESource(f *safetensors.File, name string) source {
-	if _, ok := f.Info(name); ok {
+// the attention names of diffusers before 0.14 (query, key, value,
+// proj_attn); has says whether the file holds a name.
+func diffusersVAESource(has func(string) bool, name string) source {
+	if has(name) {
 		return source{key: name, part: -1, conv1x1: strings.Contains(name, ".attentions.")}
 	}
 	for _, r := range [][2]string{{".to_q.", ".query."}, {".to_k.", ".key."}, {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}} {

@@ -56,22 +56,23 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 		return errors.New("import: --fp16 and --fp32 exclude each other")
 	}
 	start := time.Now()
-	ck, err := convert.OpenCheckpoint(*checkpoint, convert.Options{
+	ck, err := openImportSource(*checkpoint, convert.Options{
 		Family: convert.Family(*family), VAE: *vae, Prediction: *prediction, NoEMA: *noEMA,
-	})
+	}, clipBPE)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer ck.Close()
-	if ck.Family != convert.FamilySD1 {
+	info := ck.info()
+	if info.Family != convert.FamilySD1 {
 		return fmt.Errorf("import: %s is an SD 2.x checkpoint (%s): its tensors map, but its graph (OpenCLIP text encoder, "+
-			"linear projections, 64-wide heads) is not built yet; SD 1.x checkpoints import", *checkpoint, ck.Prediction)
+			"linear projections, 64-wide heads) is not built yet; SD 1.x checkpoints import", *checkpoint, info.Prediction)
 	}
-	if ck.Vocab == clipVocab && *clipBPE == "" {
+	if info.Vocab == clipVocab && *clipBPE == "" {
 		return fmt.Errorf("import: the text encoder has CLIP's %d tokens: give --clip-bpe with OpenAI's bpe_simple_vocab_16e6.txt.gz", clipVocab)
 	}
 	opts, err := matchPreset(ck, synth.Options{
-		FP16: !*fp32, Inpaint: ck.Inpaint, ExternalData: *external, ClipBPE: *clipBPE,
+		FP16: !*fp32, Inpaint: info.Inpaint, ExternalData: *external, ClipBPE: *clipBPE,
 		Weights: ck, Doc: "sdgate import: " + filepath.Base(*checkpoint), Source: filepath.Base(*checkpoint),
 	})
 	if err != nil {
@@ -82,16 +83,16 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 			return fmt.Errorf("import: %w", err)
 		}
 	}
-	fmt.Fprintf(stderr, "%s: %s%s, %s, EMA %v, architecture %s\n", filepath.Base(*checkpoint), ck.Family,
-		map[bool]string{true: " inpainting"}[ck.Inpaint], ck.Prediction, ck.EMA, opts.Preset)
+	fmt.Fprintf(stderr, "%s: %s%s, %s, EMA %v, architecture %s\n", filepath.Base(*checkpoint), info.Family,
+		map[bool]string{true: " inpainting"}[info.Inpaint], info.Prediction, info.EMA, opts.Preset)
 	rep, err := synth.Write(ctx, *out, opts, stderr)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	printSynthReport(stdout, rep, opts, "weights from "+filepath.Base(*checkpoint))
-	if info, err := os.Stat(*checkpoint); err == nil {
+	if size := ck.size(); size > 0 {
 		secs := time.Since(start).Seconds()
-		fmt.Fprintf(stdout, "  read %s in %.1fs (%.0f MB/s)\n", humanBytes(info.Size()), secs, float64(info.Size())/1e6/secs)
+		fmt.Fprintf(stdout, "  read %s in %.1fs (%.0f MB/s)\n", humanBytes(size), secs, float64(size)/1e6/secs)
 	}
 	printUnused(stdout, ck.Unused())
 	return nil
@@ -100,7 +101,7 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 // matchPreset finds the synth architecture whose every parameter the
 // checkpoint holds with the right shape; the error names what the closest
 // one lacks.
-func matchPreset(ck *convert.Checkpoint, opts synth.Options) (synth.Options, error) {
+func matchPreset(ck synth.Weights, opts synth.Options) (synth.Options, error) {
 	var problems []string
 	for _, name := range synth.Presets() {
 		opts.Preset = name
@@ -124,6 +125,63 @@ func matchPreset(ck *convert.Checkpoint, opts synth.Options) (synth.Options, err
 		problems = append(problems, fmt.Sprintf("%s: %d of %d tensors do not fit, first: %v", name, bad, len(params), first))
 	}
 	return opts, fmt.Errorf("no architecture fits the checkpoint:\n  %s", strings.Join(problems, "\n  "))
+}
+
+// importSource is a checkpoint or a diffusers folder.
+type importSource interface {
+	synth.Weights
+	Unused() []convert.Unused
+	Close() error
+	info() convert.Info
+	size() int64 // bytes of weights read from
+}
+
+type checkpointSource struct {
+	*convert.Checkpoint
+	path string
+}
+
+func (c checkpointSource) info() convert.Info { return c.Info }
+
+func (c checkpointSource) size() int64 {
+	st, err := os.Stat(c.path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+type diffusersSource struct{ *convert.Diffusers }
+
+func (d diffusersSource) info() convert.Info { return d.Info }
+
+func (d diffusersSource) size() int64 { return 0 }
+
+// openImportSource opens a checkpoint file or a diffusers folder; a
+// folder's tokenizer/merges.txt is the default --clip-bpe.
+func openImportSource(path string, opts convert.Options, clipBPE *string) (importSource, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		ck, err := convert.OpenCheckpoint(path, opts)
+		if err != nil {
+			return nil, err
+		}
+		return checkpointSource{ck, path}, nil
+	}
+	if opts.VAE != "" || opts.NoEMA {
+		return nil, fmt.Errorf("--vae and --no-ema are for single-file checkpoints")
+	}
+	d, err := convert.OpenDiffusers(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if *clipBPE == "" {
+		*clipBPE = d.Merges
+	}
+	return diffusersSource{d}, nil
 }
 
 // printUnused reports the checkpoint tensors no graph read: counted by

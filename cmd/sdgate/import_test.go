@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sdgate/sdgate/convert/lora"
+	"github.com/sdgate/sdgate/convert/safetensors"
 	"github.com/sdgate/sdgate/models/synth"
 )
 
@@ -190,6 +191,60 @@ func TestImportBakesLoRA(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(base, name))
 		if name != "vae_decoder/model.onnx" && bytes.Equal(bytes.Replace(g, onnxDoc("sdgate import: tiny.safetensors"), onnxDoc("sdgate synth: preset tiny, seed 5, random weights"), 1), b) {
 			t.Errorf("%s: the LoRA changed nothing", name)
+		}
+	}
+}
+
+// TestImportDiffusersFolder: a diffusers folder (weights in .safetensors,
+// the tokenizer's merges.txt beside them) imports like a checkpoint.
+func TestImportDiffusersFolder(t *testing.T) {
+	root := t.TempDir()
+	ref, pipe, got := filepath.Join(root, "ref"), filepath.Join(root, "pipe"), filepath.Join(root, "got")
+	opts := synth.Options{Preset: "tiny", Seed: 8}
+	if _, err := synth.Write(context.Background(), ref, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	params, err := synth.Params(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]safetensors.Entry{}
+	for _, p := range params {
+		vals, err := p.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := map[string]string{"unet": "unet/diffusion_pytorch_model.safetensors", "text_encoder": "text_encoder/model.safetensors",
+			"vae_decoder": "vae/diffusion_pytorch_model.safetensors", "vae_encoder": "vae/diffusion_pytorch_model.safetensors"}[p.Net]
+		files[file] = append(files[file], safetensors.Float32Entry(p.Name, safetensors.F32, p.Shape, vals))
+	}
+	for file, entries := range files {
+		path := filepath.Join(pipe, file)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		var buf bytes.Buffer
+		if err := safetensors.Write(&buf, nil, entries); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.CopyFS(filepath.Join(pipe, "tokenizer"), os.DirFS(filepath.Join(ref, "tokenizer"))); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"import", pipe, "--out", got, "--fp32"}, mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "every checkpoint tensor was used") {
+		t.Errorf("output: %s", stdout.String())
+	}
+	for _, name := range []string{"unet/model.onnx", "text_encoder/model.onnx", "vae_encoder/model.onnx", "tokenizer/vocab.json"} {
+		w, _ := os.ReadFile(filepath.Join(ref, name))
+		g, _ := os.ReadFile(filepath.Join(got, name))
+		g = bytes.Replace(g, onnxDoc("sdgate import: pipe"), onnxDoc("sdgate synth: preset tiny, seed 8, random weights"), 1)
+		if !bytes.Equal(w, g) {
+			t.Errorf("%s differs", name)
 		}
 	}
 }
