@@ -29,7 +29,7 @@ func BenchmarkImport(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := convert.WriteLDM(f, synthTensors(b, opts), safetensors.F16, nil); err != nil {
+			if err := convert.WriteLDM(f, synthTensors(b, opts), convert.WriteOptions{DType: safetensors.F16}); err != nil {
 				b.Fatal(err)
 			}
 			f.Close()

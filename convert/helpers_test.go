@@ -33,7 +33,11 @@ func writeLDM(t testing.TB, opts synth.Options, dt safetensors.DType) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := convert.WriteLDM(f, synthTensors(t, opts), dt, map[string]string{"format": "pt"}); err != nil {
+	wo := convert.WriteOptions{DType: dt, Family: convert.Family(synth.Family(opts.Preset)), Metadata: map[string]string{"format": "pt"}}
+	if wo.Family == convert.FamilySD2 {
+		wo.Prediction = convert.PredictV
+	}
+	if err := convert.WriteLDM(f, synthTensors(t, opts), wo); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -24,6 +24,7 @@ func TestRoundTrip(t *testing.T) {
 		{"fp32", synth.Options{Preset: "tiny", Seed: 3}, safetensors.F32},
 		{"fp16", synth.Options{Preset: "tiny", Seed: 4, FP16: true}, safetensors.F16},
 		{"inpaint external", synth.Options{Preset: "tiny", Seed: 5, Inpaint: true, ExternalData: true}, safetensors.F32},
+		{"sd2 layout", synth.Options{Preset: "tiny-sd2", Seed: 6, FP16: true}, safetensors.F16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeLDM(t, tc.opts, tc.dt)
@@ -32,7 +33,11 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ck.Close()
-			if ck.Family != convert.FamilySD1 || ck.Inpaint != tc.opts.Inpaint || ck.Prediction != convert.PredictEpsilon || ck.EMA {
+			fam, pred := convert.FamilySD1, convert.PredictEpsilon
+			if tc.opts.Preset == "tiny-sd2" {
+				fam, pred = convert.FamilySD2, convert.PredictV
+			}
+			if ck.Family != fam || ck.Inpaint != tc.opts.Inpaint || ck.Prediction != pred || ck.EMA {
 				t.Errorf("detected %+v", ck.Info)
 			}
 			root := t.TempDir()

@@ -64,15 +64,11 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 	}
 	defer ck.Close()
 	info := ck.info()
-	if info.Family != convert.FamilySD1 {
-		return fmt.Errorf("import: %s is an SD 2.x checkpoint (%s): its tensors map, but its graph (OpenCLIP text encoder, "+
-			"linear projections, 64-wide heads) is not built yet; SD 1.x checkpoints import", *checkpoint, info.Prediction)
-	}
 	if info.Vocab == clipVocab && *clipBPE == "" {
 		return fmt.Errorf("import: the text encoder has CLIP's %d tokens: give --clip-bpe with OpenAI's bpe_simple_vocab_16e6.txt.gz", clipVocab)
 	}
-	opts, err := matchPreset(ck, synth.Options{
-		FP16: !*fp32, Inpaint: info.Inpaint, ExternalData: *external, ClipBPE: *clipBPE,
+	opts, err := matchPreset(ck, info.Family, synth.Options{
+		FP16: !*fp32, Inpaint: info.Inpaint, ExternalData: *external, ClipBPE: *clipBPE, Prediction: info.Prediction,
 		Weights: ck, Doc: "sdgate import: " + filepath.Base(*checkpoint), Source: filepath.Base(*checkpoint),
 	})
 	if err != nil {
@@ -98,12 +94,15 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 	return nil
 }
 
-// matchPreset finds the synth architecture whose every parameter the
-// checkpoint holds with the right shape; the error names what the closest
-// one lacks.
-func matchPreset(ck synth.Weights, opts synth.Options) (synth.Options, error) {
+// matchPreset finds the synth architecture of family whose every parameter
+// the checkpoint holds with the right shape; the error says what each
+// candidate lacks.
+func matchPreset(ck synth.Weights, family convert.Family, opts synth.Options) (synth.Options, error) {
 	var problems []string
 	for _, name := range synth.Presets() {
+		if synth.Family(name) != string(family) {
+			continue
+		}
 		opts.Preset = name
 		params, err := synth.Params(opts)
 		if err != nil {

@@ -29,6 +29,7 @@ func TestSynthCheckpointImport(t *testing.T) {
 	}{
 		{"fp32", nil, []string{"--fp32"}},
 		{"fp16 inpaint", []string{"--fp16", "--inpaint"}, nil},
+		{"sd2 v-prediction", []string{"--preset", "tiny-sd2"}, []string{"--fp32"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -49,10 +50,15 @@ func TestSynthCheckpointImport(t *testing.T) {
 					t.Errorf("import output lacks %q:\n%s", want, stdout.String())
 				}
 			}
-			synthDoc := onnxDoc("sdgate synth: preset tiny, seed 7, random weights")
+			preset := "tiny"
+			if strings.Contains(tc.name, "sd2") {
+				preset = "tiny-sd2"
+			}
+			synthDoc := onnxDoc("sdgate synth: preset " + preset + ", seed 7, random weights")
 			importDoc := onnxDoc("sdgate import: tiny.safetensors")
 			for _, name := range []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx", "vae_encoder/model.onnx",
-				"tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json", "model_index.json"} {
+				"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
+				"scheduler/scheduler_config.json", "model_index.json"} {
 				want, err := os.ReadFile(filepath.Join(a, name))
 				if err != nil {
 					t.Fatal(err)

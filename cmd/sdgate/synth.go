@@ -31,6 +31,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		lcm          = fs.Bool("lcm", false, "latent consistency model: UNet with timestep_cond, LCMScheduler")
 		seed         = fs.Uint64("seed", 0, "seed of the random weights")
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
+		prediction   = fs.String("prediction", "", "epsilon or v_prediction (default: the preset's; sd2 presets predict v)")
 		checkpoint   = fs.String("checkpoint", "", "also write the weights as an LDM-layout .safetensors checkpoint (what sdgate import reads)")
 		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed)")
 		loraRank     = fs.Int64("lora-rank", 4, "rank of the --lora LoRA")
@@ -54,9 +55,10 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Timestep:         *timestep,
 		Seed:             *seed,
 		ClipBPE:          *clipBPE,
+		Prediction:       *prediction,
 	}
 	if !fp16.set {
-		opts.FP16 = *preset == "sd15" // sd15 exists for GPU benchmarks, which run fp16
+		opts.FP16 = *preset == "sd15" || *preset == "sd2" // the full-size presets exist for GPU benchmarks, which run fp16
 	}
 	rep, err := synth.Write(ctx, *out, opts, stderr)
 	if err != nil {

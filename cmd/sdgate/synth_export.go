@@ -37,8 +37,14 @@ func writeSynthCheckpoint(path string, opts synth.Options) error {
 	if opts.FP16 {
 		dt = safetensors.F16
 	}
-	md := map[string]string{"format": "pt", "sdgate.synth": fmt.Sprintf("preset %s, seed %d", opts.Preset, opts.Seed)}
-	return writeFileAtomic(path, func(f *os.File) error { return convert.WriteLDM(f, tensors, dt, md) })
+	wo := convert.WriteOptions{
+		DType: dt, Family: convert.Family(synth.Family(opts.Preset)), Prediction: opts.Prediction,
+		Metadata: map[string]string{"format": "pt", "sdgate.synth": fmt.Sprintf("preset %s, seed %d", opts.Preset, opts.Seed)},
+	}
+	if wo.Family == convert.FamilySD2 && wo.Prediction == "" {
+		wo.Prediction = convert.PredictV // the sd2 presets' default
+	}
+	return writeFileAtomic(path, func(f *os.File) error { return convert.WriteLDM(f, tensors, wo) })
 }
 
 // writeFileAtomic writes path through a temporary file beside it.

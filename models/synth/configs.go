@@ -66,7 +66,7 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 		"skip_prk_steps":      true,
 		"steps_offset":        1,
 		"clip_sample":         false,
-		"prediction_type":     "epsilon",
+		"prediction_type":     prediction(opts, p),
 		"timestep_spacing":    "leading",
 		"trained_betas":       nil,
 	}
@@ -95,7 +95,22 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 			return err
 		}
 	}
-	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, padToken)
+	pad := padToken
+	if p.pad != "" {
+		pad = p.pad
+	}
+	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, pad)
+}
+
+// prediction is what the UNet predicts: Options.Prediction, else the preset's.
+func prediction(opts Options, p preset) string {
+	switch {
+	case opts.Prediction != "":
+		return opts.Prediction
+	case p.prediction != "":
+		return p.prediction
+	}
+	return "epsilon"
 }
 
 func writeJSON(path string, v any) error {

@@ -26,6 +26,8 @@ var (
 	ErrUnknownPreset = errors.New("unknown preset")
 	// ErrBadTimestep: Options.Timestep is not one of the Timestep* kinds.
 	ErrBadTimestep = errors.New("unknown timestep kind")
+	// ErrBadPrediction: Options.Prediction is not a prediction type.
+	ErrBadPrediction = errors.New("unknown prediction type")
 	// ErrNotEmpty: the output folder exists and holds files.
 	ErrNotEmpty = errors.New("output folder is not empty")
 	// ErrTooLarge: a network's model.onnx would pass protobuf's 2 GiB limit
@@ -36,7 +38,7 @@ var (
 // Options choose the preset and the export variant to imitate. The zero
 // value of every field but Preset is the most common export.
 type Options struct {
-	Preset string // "tiny" or "sd15"
+	Preset string // a name Presets lists: tiny, sd15, sd2, tiny-sd2
 
 	// FP16 makes weights and every float input and output float16.
 	FP16 bool
@@ -71,6 +73,9 @@ type Options struct {
 	Doc string
 	// Source, when set, is recorded in sdgate.json: where the weights came from.
 	Source string
+	// Prediction overrides the preset's prediction_type: "epsilon" or
+	// "v_prediction". SD 2 presets with epsilon default to 512x512 (SD 2 base).
+	Prediction string
 }
 
 // File is one file of the written folder.
@@ -189,6 +194,15 @@ func (o Options) resolve() (Options, preset, error) {
 	p, ok := presets[o.Preset]
 	if !ok {
 		return o, p, fmt.Errorf("%w %q (have %v)", ErrUnknownPreset, o.Preset, Presets())
+	}
+	switch o.Prediction {
+	case "":
+	case "epsilon", "v_prediction":
+		if o.Prediction == "epsilon" && p.family == FamilySD2 {
+			p.width, p.height = 512, 512 // SD 2 base; the 768 models predict v
+		}
+	default:
+		return o, p, fmt.Errorf("%w %q (want epsilon or v_prediction)", ErrBadPrediction, o.Prediction)
 	}
 	switch o.Timestep {
 	case "":
