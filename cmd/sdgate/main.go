@@ -29,6 +29,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"version":  {"print the version of sdgate and of ONNX Runtime", runVersion},
 		"synth":    {"write a small SD-architecture ONNX model with random weights", runSynth},
+		"import":   {"turn a .safetensors checkpoint into a model folder", runImport},
 		"generate": {"generate images from a prompt on a model folder, without a server", runGenerate},
 		"gpucheck": {"measure a model on the device: provider, sessions, step and decode times, memory", runGPUCheck},
 		"serve":    {"serve the OpenAI Images API", runServe},

@@ -31,6 +31,10 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		lcm          = fs.Bool("lcm", false, "latent consistency model: UNet with timestep_cond, LCMScheduler")
 		seed         = fs.Uint64("seed", 0, "seed of the random weights")
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
+		prediction   = fs.String("prediction", "", "epsilon or v_prediction (default: the preset's; sd2 presets predict v)")
+		checkpoint   = fs.String("checkpoint", "", "also write the weights as an LDM-layout .safetensors checkpoint (what sdgate import reads)")
+		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed)")
+		loraRank     = fs.Int64("lora-rank", 4, "rank of the --lora LoRA")
 	)
 	fs.Var(&fp16, "fp16", "float16 weights, inputs and outputs (default: true for sd15, false for tiny)")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -51,25 +55,41 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Timestep:         *timestep,
 		Seed:             *seed,
 		ClipBPE:          *clipBPE,
+		Prediction:       *prediction,
 	}
 	if !fp16.set {
-		opts.FP16 = *preset == "sd15" // sd15 exists for GPU benchmarks, which run fp16
+		opts.FP16 = *preset == "sd15" || *preset == "sd2" // the full-size presets exist for GPU benchmarks, which run fp16
 	}
 	rep, err := synth.Write(ctx, *out, opts, stderr)
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
 	}
-	printSynthReport(stdout, rep, opts)
+	printSynthReport(stdout, rep, opts, fmt.Sprintf("seed %d", opts.Seed))
+	if *checkpoint != "" {
+		if err := writeSynthCheckpoint(*checkpoint, opts); err != nil {
+			return fmt.Errorf("synth: checkpoint: %w", err)
+		}
+		fmt.Fprintf(stdout, "  checkpoint %s\n", *checkpoint)
+	}
+	if *loraFile != "" {
+		n, err := writeSynthLoRA(*loraFile, opts, *loraRank)
+		if err != nil {
+			return fmt.Errorf("synth: lora: %w", err)
+		}
+		fmt.Fprintf(stdout, "  lora %s: %d modules, rank %d\n", *loraFile, n, *loraRank)
+	}
 	return nil
 }
 
-func printSynthReport(w io.Writer, rep synth.Report, opts synth.Options) {
+// printSynthReport describes a written folder; origin says where its
+// weights came from ("seed 4").
+func printSynthReport(w io.Writer, rep synth.Report, opts synth.Options, origin string) {
 	precision := "fp32"
 	if opts.FP16 {
 		precision = "fp16"
 	}
-	fmt.Fprintf(w, "wrote %s: preset %s, %s, seed %d, in %s\n",
-		rep.Dir, rep.Preset, precision, opts.Seed, rep.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "wrote %s: preset %s, %s, %s, in %s\n",
+		rep.Dir, rep.Preset, precision, origin, rep.Elapsed.Round(time.Millisecond))
 	for _, n := range rep.Networks {
 		note := ""
 		if n.ExternalData {

@@ -18,6 +18,8 @@ type builder struct {
 	seed   uint64
 	consts map[string]string // constant key -> initializer name, to share them
 	nextID int
+	// weights supplies the parameters' values; nil draws them at random.
+	weights Weights
 }
 
 func newBuilder(net string, float dataType, seed uint64) *builder {
@@ -28,6 +30,13 @@ func newBuilder(net string, float dataType, seed uint64) *builder {
 		seed:   seed,
 		consts: map[string]string{},
 	}
+}
+
+// newNetBuilder is newBuilder with a network's options.
+func newNetBuilder(net string, o netOptions) *builder {
+	b := newBuilder(net, o.float, o.seed)
+	b.weights = o.weights
+	return b
 }
 
 // claim registers a value name, panicking on a duplicate: that is a bug in
@@ -78,16 +87,38 @@ func (b *builder) addInit(t *tensor) string {
 	return t.name
 }
 
-// weight adds a parameter drawn with standard deviation std.
+// weight adds a parameter drawn with standard deviation std, stored in
+// torch's layout.
 func (b *builder) weight(name string, std float64, dims ...int64) string {
-	return b.addInit(&tensor{name: name, dims: dims, dtype: b.float,
-		init: &weightInit{std: float32(std), seed: tensorSeed(b.seed, b.net+"/"+name)}})
+	return b.param(name, &weightInit{std: float32(std), seed: tensorSeed(b.seed, b.net+"/"+name)}, dims, dims, false)
+}
+
+// matmulWeight is a linear layer's weight: torch stores [out, in], MatMul
+// takes the transpose [in, out], as every exporter writes it.
+func (b *builder) matmulWeight(name string, std float64, in, out int64) string {
+	return b.param(name, &weightInit{std: float32(std), seed: tensorSeed(b.seed, b.net+"/"+name)},
+		[]int64{in, out}, []int64{out, in}, true)
 }
 
 // filled adds a parameter with every element equal to value (norm gains
-// and shifts: 1 and 0, as a freshly initialised network has them).
+// and shifts: 1 and 0, as a freshly initialised network has them); torch
+// holds it as a vector of its element count.
 func (b *builder) filled(name string, value float32, dims ...int64) string {
-	return b.addInit(&tensor{name: name, dims: dims, dtype: b.float, init: &weightInit{value: value}})
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	return b.param(name, &weightInit{value: value}, dims, []int64{n}, false)
+}
+
+// param adds a parameter whose values init draws, or b.weights supplies.
+func (b *builder) param(name string, init *weightInit, dims, torch []int64, transposed bool) string {
+	t := &tensor{name: name, dims: dims, dtype: b.float,
+		ref: &paramRef{net: b.net, torch: torch, transposed: transposed, weights: b.weights}}
+	if b.weights == nil {
+		t.init = init
+	}
+	return b.addInit(t)
 }
 
 // ints is a shared int64 constant of shape [len(vals)].

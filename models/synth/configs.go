@@ -20,6 +20,8 @@ type Manifest struct {
 	DefaultGuidance float64 `json:"default_guidance"`
 	Seed            uint64  `json:"seed"`
 	FP16            bool    `json:"fp16"`
+	// Source is where imported weights came from (absent for random ones).
+	Source string `json:"source,omitempty"`
 }
 
 // ManifestFile is the manifest's name in the model folder.
@@ -64,7 +66,7 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 		"skip_prk_steps":      true,
 		"steps_offset":        1,
 		"clip_sample":         false,
-		"prediction_type":     "epsilon",
+		"prediction_type":     prediction(opts, p),
 		"timestep_spacing":    "leading",
 		"trained_betas":       nil,
 	}
@@ -76,7 +78,7 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 	}
 	manifest := Manifest{
 		Preset: opts.Preset, NativeWidth: p.width, NativeHeight: p.height,
-		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16,
+		DefaultSteps: p.steps, DefaultGuidance: p.guidance, Seed: opts.Seed, FP16: opts.FP16, Source: opts.Source,
 	}
 	if opts.LCM { // diffusers' LCM pipeline defaults
 		manifest.DefaultSteps, manifest.DefaultGuidance = 4, 8.5
@@ -93,7 +95,22 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 			return err
 		}
 	}
-	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, padToken)
+	pad := padToken
+	if p.pad != "" {
+		pad = p.pad
+	}
+	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, pad)
+}
+
+// prediction is what the UNet predicts: Options.Prediction, else the preset's.
+func prediction(opts Options, p preset) string {
+	switch {
+	case opts.Prediction != "":
+		return opts.Prediction
+	case p.prediction != "":
+		return p.prediction
+	}
+	return "epsilon"
 }
 
 func writeJSON(path string, v any) error {

@@ -12,7 +12,7 @@ const biasStd = 0.02
 // linear maps the last axis from in to out features. The weight is stored
 // [in, out], the layout MatMul takes (torch exports store it transposed too).
 func (b *builder) linear(x, name string, in, out int64, bias bool) string {
-	y := b.op("MatMul", []string{x, b.weight(name+".weight", fanInStd(in), in, out)})
+	y := b.op("MatMul", []string{x, b.matmulWeight(name+".weight", fanInStd(in), in, out)})
 	if bias {
 		y = b.op("Add", []string{y, b.weight(name+".bias", biasStd, out)})
 	}

@@ -13,6 +13,31 @@ type preset struct {
 	steps         int
 	guidance      float64
 	learnedMerges int // BPE merges to learn when no CLIP vocabulary is given
+
+	family     string // FamilySD1 when empty
+	pad        string // the tokenizer's pad token; padToken when empty
+	prediction string // the scheduler's prediction_type; epsilon when empty
+}
+
+// Model families, as presets belong to them.
+const (
+	FamilySD1 = "sd15"
+	FamilySD2 = "sd2"
+)
+
+// sd2Pad is SD 2.x's pad token: OpenCLIP pads prompts with "!" (id 0).
+const sd2Pad = "!"
+
+// Family is the model family of a preset ("" for an unknown preset).
+func Family(preset string) string {
+	p, ok := presets[preset]
+	switch {
+	case !ok:
+		return ""
+	case p.family == "":
+		return FamilySD1
+	}
+	return p.family
 }
 
 var presets = map[string]preset{
@@ -41,6 +66,35 @@ var presets = map[string]preset{
 
 		width: 512, height: 512, steps: 50, guidance: 7.5,
 		learnedMerges: 600,
+	},
+	// sd2 has Stable Diffusion 2.x's shapes (UNet 866M parameters, the
+	// 23-layer OpenCLIP ViT-H text encoder SD 2 runs) and the 768-v
+	// model's defaults; Options.Prediction epsilon gives SD 2 base's.
+	"sd2": {
+		unet: unetConfig{
+			channels: []int64{320, 640, 1280, 1280}, layers: 2, attn: []bool{true, true, true, false},
+			headDim: 64, ctxDim: 1024, groups: 32, linearProj: true,
+		},
+		text: textConfig{hidden: 1024, layers: 23, heads: 16, maxLen: 77, gelu: true},
+		vae:  vaeConfig{channels: []int64{128, 256, 512, 512}, layers: 2, groups: 32},
+
+		width: 768, height: 768, steps: 50, guidance: 7.5,
+		learnedMerges: 600,
+		family:        FamilySD2, pad: sd2Pad, prediction: "v_prediction",
+	},
+	// tiny-sd2 is tiny with SD 2's layout: linear projections, fixed head
+	// width, GELU text encoder, "!" padding, v-prediction.
+	"tiny-sd2": {
+		unet: unetConfig{
+			channels: []int64{32, 64}, layers: 1, attn: []bool{true, true},
+			headDim: 8, ctxDim: 32, groups: 8, linearProj: true,
+		},
+		text: textConfig{hidden: 32, layers: 2, heads: 4, maxLen: 77, gelu: true},
+		vae:  vaeConfig{channels: []int64{16, 16, 32, 32}, layers: 1, groups: 8},
+
+		width: 64, height: 64, steps: 4, guidance: 7.5,
+		learnedMerges: 600,
+		family:        FamilySD2, pad: sd2Pad, prediction: "v_prediction",
 	},
 }
 

@@ -13,8 +13,18 @@ type tensor struct {
 	dims  []int64
 	dtype dataType
 	raw   []byte      // constants: the encoded little-endian data
-	init  *weightInit // parameters: nil for constants
+	init  *weightInit // parameters drawn at random; nil for constants and loaded weights
+	ref   *paramRef   // parameters: nil for constants
 	ext   *externalRef
+}
+
+// paramRef is what a parameter is outside the graph: its network, its
+// shape in torch's state dict, and the source of loaded values.
+type paramRef struct {
+	net        string
+	torch      []int64 // shape in torch's layout
+	transposed bool    // graph holds the transpose of torch's [out, in]
+	weights    Weights // nil: drawn by init
 }
 
 // externalRef places a tensor's data in a file beside model.onnx.
@@ -23,7 +33,7 @@ type externalRef struct {
 	offset, bytes int64
 }
 
-func (t *tensor) isParam() bool { return t.init != nil }
+func (t *tensor) isParam() bool { return t.ref != nil }
 
 func (t *tensor) numel() int64 {
 	n := int64(1)

@@ -7,6 +7,9 @@ type textConfig struct {
 	layers int
 	heads  int64
 	maxLen int64 // 77 for every SD model
+	// gelu: the MLP uses exact GELU (OpenCLIP, SD 2) instead of CLIP's
+	// quick GELU (SD 1).
+	gelu bool
 }
 
 // maskValue stands in for -inf in the causal mask: exp() of it is 0 in fp32
@@ -17,7 +20,7 @@ const maskValue = -10000
 // last_hidden_state and pooler_output (the state at the first EOS, found
 // as CLIP does with argmax over the ids) out.
 func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
-	b := newBuilder("text_encoder", o.float, o.seed)
+	b := newNetBuilder("text_encoder", o)
 	idType := dtInt32
 	if ids64 {
 		idType = dtInt64
@@ -49,7 +52,12 @@ func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
 
 		n = b.layerNorm(h, l+".layer_norm2", cfg.hidden, 1e-5)
 		m := b.linear(n, l+".mlp.fc1", cfg.hidden, 4*cfg.hidden, true)
-		m = b.linear(b.quickGELU(m), l+".mlp.fc2", 4*cfg.hidden, cfg.hidden, true)
+		if cfg.gelu {
+			m = b.gelu(m)
+		} else {
+			m = b.quickGELU(m)
+		}
+		m = b.linear(m, l+".mlp.fc2", 4*cfg.hidden, cfg.hidden, true)
 		h = b.op("Add", []string{h, m})
 	}
 	h = b.layerNorm(h, prefix+"final_layer_norm", cfg.hidden, 1e-5)

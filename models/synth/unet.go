@@ -10,6 +10,20 @@ type unetConfig struct {
 	heads    int64
 	ctxDim   int64 // cross-attention width = text encoder hidden size
 	groups   int64
+	// headDim > 0 fixes the width of a head instead of their number (SD 2:
+	// 64, so 5, 10 and 20 heads on the three levels).
+	headDim int64
+	// linearProj: the transformers' proj_in and proj_out are linear layers
+	// on the tokens (SD 2) rather than 1x1 convolutions (SD 1).
+	linearProj bool
+}
+
+// headsAt is the number of attention heads on a level of width c.
+func (c unetConfig) headsAt(width int64) int64 {
+	if c.headDim > 0 {
+		return width / c.headDim
+	}
+	return c.heads
 }
 
 func (c unetConfig) tembDim() int64 { return 4 * c.channels[0] }
@@ -23,6 +37,8 @@ type netOptions struct {
 	// timeCondDim > 0 adds LCM's timestep_cond input [batch, timeCondDim]
 	// (UNet only).
 	timeCondDim int64
+	// weights supplies the parameters; nil draws them at random.
+	weights Weights
 }
 
 // lcmTimeCondDim is time_cond_proj_dim of LCM-distilled SD 1.5 UNets.
@@ -31,7 +47,7 @@ const lcmTimeCondDim = 256
 // buildUNet writes the denoiser: sample, timestep and encoder_hidden_states
 // in, predicted noise (out_sample) out.
 func buildUNet(cfg unetConfig, o netOptions) *graph {
-	b := newBuilder("unet", o.float, o.seed)
+	b := newNetBuilder("unet", o)
 	inChannels := int64(4)
 	if o.inpaint {
 		inChannels = 9 // latents, mask, masked-image latents
@@ -157,24 +173,29 @@ func (b *builder) timeEmbedding(timestep string, timestepType dataType, sample, 
 }
 
 // spatialTransformer is diffusers' Transformer2DModel with one
-// BasicTransformerBlock (SD 1.x: 1x1 conv proj_in and proj_out).
+// BasicTransformerBlock: 1x1 conv proj_in and proj_out (SD 1.x), or linear
+// ones applied to the tokens (SD 2.x).
 func (b *builder) spatialTransformer(x, context, name string, c int64, cfg unetConfig) string {
 	shape := b.op("Shape", []string{x})
 	h := b.groupNorm(x, name+".norm", c, cfg.groups, 1e-6)
-	h = b.conv(h, name+".proj_in", c, c, 1, 1)
-	h = b.toTokens(h, c)
+	if cfg.linearProj {
+		h = b.linear(b.toTokens(h, c), name+".proj_in", c, c, true)
+	} else {
+		h = b.toTokens(b.conv(h, name+".proj_in", c, c, 1, 1), c)
+	}
+	heads := cfg.headsAt(c)
 
 	blk := name + ".transformer_blocks.0"
 	self := attnSpec{
 		q: blk + ".attn1.to_q", k: blk + ".attn1.to_k", v: blk + ".attn1.to_v", out: blk + ".attn1.to_out.0",
-		dim: c, ctxDim: c, heads: cfg.heads,
+		dim: c, ctxDim: c, heads: heads,
 	}
 	n := b.layerNorm(h, blk+".norm1", c, 1e-5)
 	h = b.op("Add", []string{h, b.attention(n, n, self)})
 
 	cross := attnSpec{
 		q: blk + ".attn2.to_q", k: blk + ".attn2.to_k", v: blk + ".attn2.to_v", out: blk + ".attn2.to_out.0",
-		dim: c, ctxDim: cfg.ctxDim, heads: cfg.heads,
+		dim: c, ctxDim: cfg.ctxDim, heads: heads,
 	}
 	n = b.layerNorm(h, blk+".norm2", c, 1e-5)
 	h = b.op("Add", []string{h, b.attention(n, context, cross)})
@@ -182,8 +203,11 @@ func (b *builder) spatialTransformer(x, context, name string, c int64, cfg unetC
 	n = b.layerNorm(h, blk+".norm3", c, 1e-5)
 	h = b.op("Add", []string{h, b.geglu(n, blk+".ff", c)})
 
-	h = b.fromTokens(h, shape)
-	h = b.conv(h, name+".proj_out", c, c, 1, 1)
+	if cfg.linearProj {
+		h = b.fromTokens(b.linear(h, name+".proj_out", c, c, true), shape)
+	} else {
+		h = b.conv(b.fromTokens(h, shape), name+".proj_out", c, c, 1, 1)
+	}
 	return b.op("Add", []string{h, x})
 }
 

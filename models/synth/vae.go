@@ -34,7 +34,7 @@ func (b *builder) vaeMid(h, prefix string, c int64, n norms) string {
 // [-1, 1] (for a trained model). The 0.18215 scale stays outside, as in
 // every export.
 func buildVAEDecoder(cfg vaeConfig, o netOptions) *graph {
-	b := newBuilder("vae_decoder", o.float, o.seed)
+	b := newNetBuilder("vae_decoder", o)
 	n := norms{groups: cfg.groups, eps: vaeEps}
 	z := b.input("latent_sample", o.float, sym("batch"), fixed(latentChannels), sym("latent_height"), sym("latent_width"))
 	h := b.conv(z, "post_quant_conv", latentChannels, latentChannels, 1, 1)
@@ -63,7 +63,7 @@ func buildVAEDecoder(cfg vaeConfig, o netOptions) *graph {
 // W/8] (the distribution's mean: a graph has no business drawing noise) or,
 // with parameters, latent_parameters [b, 8, H/8, W/8] = mean and logvar.
 func buildVAEEncoder(cfg vaeConfig, o netOptions, parameters bool) *graph {
-	b := newBuilder("vae_encoder", o.float, o.seed)
+	b := newNetBuilder("vae_encoder", o)
 	n := norms{groups: cfg.groups, eps: vaeEps}
 	x := b.input("sample", o.float, sym("batch"), fixed(3), sym("height"), sym("width"))
 

@@ -88,6 +88,8 @@ func (t *tensor) writeData(ww *wireWriter) {
 		for left := t.dataBytes(); left > 0; left -= int64(len(zeros)) {
 			ww.write(zeros[:min(left, int64(len(zeros)))])
 		}
+	case t.ref != nil && t.ref.weights != nil:
+		t.writeLoaded(ww)
 	default:
 		t.drawData(ww, runtime.GOMAXPROCS(0))
 	}

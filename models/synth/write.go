@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sdgate/sdgate/sd/clip"
 )
 
 var (
@@ -24,6 +26,8 @@ var (
 	ErrUnknownPreset = errors.New("unknown preset")
 	// ErrBadTimestep: Options.Timestep is not one of the Timestep* kinds.
 	ErrBadTimestep = errors.New("unknown timestep kind")
+	// ErrBadPrediction: Options.Prediction is not a prediction type.
+	ErrBadPrediction = errors.New("unknown prediction type")
 	// ErrNotEmpty: the output folder exists and holds files.
 	ErrNotEmpty = errors.New("output folder is not empty")
 	// ErrTooLarge: a network's model.onnx would pass protobuf's 2 GiB limit
@@ -34,7 +38,7 @@ var (
 // Options choose the preset and the export variant to imitate. The zero
 // value of every field but Preset is the most common export.
 type Options struct {
-	Preset string // "tiny" or "sd15"
+	Preset string // a name Presets lists: tiny, sd15, sd2, tiny-sd2
 
 	// FP16 makes weights and every float input and output float16.
 	FP16 bool
@@ -61,6 +65,17 @@ type Options struct {
 	// text encoder get CLIP's real 49408-token vocabulary. Empty: a small
 	// vocabulary learned from a built-in corpus.
 	ClipBPE string
+
+	// Weights, when set, supplies every parameter (sdgate import passes a
+	// checkpoint); nil draws them from Seed.
+	Weights Weights
+	// Doc is each model.onnx's doc_string; empty says synth and the seed.
+	Doc string
+	// Source, when set, is recorded in sdgate.json: where the weights came from.
+	Source string
+	// Prediction overrides the preset's prediction_type: "epsilon" or
+	// "v_prediction". SD 2 presets with epsilon default to 512x512 (SD 2 base).
+	Prediction string
 }
 
 // File is one file of the written folder.
@@ -108,18 +123,17 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	if progress == nil {
 		progress = io.Discard
 	}
-	opts, p, err := opts.resolve()
+	opts, p, merges, err := prepare(opts)
 	if err != nil {
 		return Report{}, err
 	}
 	if err := checkEmpty(dir); err != nil {
 		return Report{}, err
 	}
-	merges, err := tokenizerMerges(opts.ClipBPE, p.learnedMerges)
-	if err != nil {
+	nets := plan(p, opts)
+	if err := checkWeights(nets); err != nil {
 		return Report{}, err
 	}
-	p.text.vocab = vocabSize(merges)
 
 	tmp, err := makeStaging(dir)
 	if err != nil {
@@ -136,8 +150,11 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	if err := writeConfigs(tmp, opts, p, merges); err != nil {
 		return rep, err
 	}
-	doc := fmt.Sprintf("sdgate synth: preset %s, seed %d, random weights", opts.Preset, opts.Seed)
-	for _, net := range plan(p, opts) {
+	doc := opts.Doc
+	if doc == "" {
+		doc = fmt.Sprintf("sdgate synth: preset %s, seed %d, random weights", opts.Preset, opts.Seed)
+	}
+	for _, net := range nets {
 		fmt.Fprintf(progress, "%s: writing %s parameters\n", net.name, groupDigits(net.graph.paramCount()))
 		t0 := time.Now()
 		nw, err := writeNetwork(ctx, filepath.Join(tmp, net.name), net.graph, doc, opts.ExternalData)
@@ -157,11 +174,35 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 	return rep, err
 }
 
+// prepare resolves opts and reads the tokenizer's merges, which fix the
+// text encoder's vocabulary size.
+func prepare(opts Options) (Options, preset, []clip.Merge, error) {
+	opts, p, err := opts.resolve()
+	if err != nil {
+		return opts, p, nil, err
+	}
+	merges, err := tokenizerMerges(opts.ClipBPE, p.learnedMerges)
+	if err != nil {
+		return opts, p, nil, err
+	}
+	p.text.vocab = vocabSize(merges)
+	return opts, p, merges, nil
+}
+
 // resolve checks opts and fills in defaults; it returns the preset.
 func (o Options) resolve() (Options, preset, error) {
 	p, ok := presets[o.Preset]
 	if !ok {
 		return o, p, fmt.Errorf("%w %q (have %v)", ErrUnknownPreset, o.Preset, Presets())
+	}
+	switch o.Prediction {
+	case "":
+	case "epsilon", "v_prediction":
+		if o.Prediction == "epsilon" && p.family == FamilySD2 {
+			p.width, p.height = 512, 512 // SD 2 base; the 768 models predict v
+		}
+	default:
+		return o, p, fmt.Errorf("%w %q (want epsilon or v_prediction)", ErrBadPrediction, o.Prediction)
 	}
 	switch o.Timestep {
 	case "":
@@ -206,7 +247,7 @@ type plannedNet struct {
 
 // plan builds the folder's networks in the order they are written.
 func plan(p preset, opts Options) []plannedNet {
-	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint}
+	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint, weights: opts.Weights}
 	if opts.LCM {
 		o.timeCondDim = lcmTimeCondDim
 	}

@@ -1,0 +1,193 @@
+package lora
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Target is a weight a LoRA may change, as the caller holds it.
+type Target struct {
+	Net  string // "unet" or "text_encoder"
+	Name string // state-dict name of the weight: down_blocks.0.attentions.0.proj_in.weight
+	// Shape is torch's: [out, in] or [out, in, kh, kw].
+	Shape []int64
+	// Transposed: Data holds [in, out], as ONNX MatMul weights are stored,
+	// instead of torch's [out, in] (2-D weights only).
+	Transposed bool
+	// Data is changed in place. Callers that must keep the base weights
+	// pass a copy.
+	Data []float32
+}
+
+// Scaled is a LoRA with the strength it is applied at.
+type Scaled struct {
+	LoRA  *LoRA
+	Scale float32
+}
+
+// Report says what a merge did.
+type Report struct {
+	Merged    int      // modules applied
+	Unmatched []string // module keys that matched no target (non-strict merges only)
+}
+
+// Merge adds every LoRA's scale * (alpha/rank) * up @ down to its target,
+// in the order given (LoRAs stack). Modules are matched to targets by
+// network and diffusers module path (kohya's underscored form included).
+// With strict, a module matching no target is an error and nothing is
+// changed; otherwise it is listed in the report. A module whose shapes do
+// not fit its target is always an error, and also changes nothing.
+func Merge(targets []*Target, strict bool, loras ...Scaled) (Report, error) {
+	jobs, rep, err := resolve(targets, strict, loras)
+	if err != nil {
+		return Report{}, err
+	}
+	for _, j := range jobs {
+		j.apply(j.t.Data)
+	}
+	return rep, nil
+}
+
+// job is one module to add to one target.
+type job struct {
+	m     *Module
+	t     *Target
+	scale float32
+}
+
+func (j job) apply(data []float32) {
+	if j.scale != 0 {
+		t := *j.t
+		t.Data = data
+		apply(&t, j.m, float32(j.scale*j.m.Alpha/float32(j.m.Rank())))
+	}
+}
+
+// resolve matches every module of loras to a target and checks shapes.
+func resolve(targets []*Target, strict bool, loras []Scaled) ([]job, Report, error) {
+	index, err := newIndex(targets)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	var jobs []job
+	var rep Report
+	for _, s := range loras {
+		for _, m := range s.LoRA.Modules {
+			t := index.find(m, s.LoRA.Format)
+			if t == nil {
+				if strict {
+					return nil, Report{}, fmt.Errorf("%w: %q (%s)", ErrUnmatched, m.Key, m.Net)
+				}
+				rep.Unmatched = append(rep.Unmatched, m.Key)
+				continue
+			}
+			if err := fits(m, t); err != nil {
+				return nil, Report{}, err
+			}
+			jobs = append(jobs, job{m, t, s.Scale})
+			rep.Merged++
+		}
+	}
+	return jobs, rep, nil
+}
+
+// index finds targets by network and module path, dotted or kohya-flat.
+type index struct {
+	dotted map[string]*Target
+	flat   map[string]*Target // nil value: two targets flatten alike
+}
+
+func newIndex(targets []*Target) (*index, error) {
+	ix := &index{dotted: map[string]*Target{}, flat: map[string]*Target{}}
+	for _, t := range targets {
+		mod, ok := strings.CutSuffix(t.Name, ".weight")
+		if !ok {
+			return nil, fmt.Errorf("lora: target %q is not a .weight", t.Name)
+		}
+		var numel int64 = 1
+		for _, d := range t.Shape {
+			numel *= d
+		}
+		if (t.Data != nil && numel != int64(len(t.Data))) || (t.Transposed && len(t.Shape) != 2) {
+			return nil, fmt.Errorf("lora: target %q: %d values for shape %v (transposed %v)", t.Name, len(t.Data), t.Shape, t.Transposed)
+		}
+		key := t.Net + "/" + mod
+		if ix.dotted[key] != nil {
+			return nil, fmt.Errorf("lora: target %s %q given twice", t.Net, t.Name)
+		}
+		ix.dotted[key] = t
+		flat := t.Net + "/" + strings.ReplaceAll(mod, ".", "_")
+		if _, dup := ix.flat[flat]; dup {
+			ix.flat[flat] = nil
+		} else {
+			ix.flat[flat] = t
+		}
+	}
+	return ix, nil
+}
+
+func (ix *index) find(m *Module, format string) *Target {
+	if format == FormatKohya {
+		return ix.flat[m.Net+"/"+m.path]
+	}
+	return ix.dotted[m.Net+"/"+m.path]
+}
+
+// fits checks that up @ down has the target's shape: [out, in*kh*kw].
+func fits(m *Module, t *Target) error {
+	out, in := m.UpShape[0], m.DownShape[1]
+	want := []int64{out, in}
+	if len(m.DownShape) == 4 {
+		want = append(want, m.DownShape[2], m.DownShape[3])
+	}
+	shape := t.Shape
+	if len(shape) == 4 && len(want) == 2 {
+		want = append(want, 1, 1) // a linear LoRA on a 1x1 convolution
+	}
+	if !slices.Equal(shape, want) {
+		return fmt.Errorf("%w: %q makes %v, %s %q is %v", ErrShape, m.Key, want, t.Net, t.Name, t.Shape)
+	}
+	return nil
+}
+
+// apply adds s * up @ down to t. Each product is rounded to float32 on its
+// own (the conversions forbid fused multiply-adds), so the result does not
+// depend on the CPU.
+func apply(t *Target, m *Module, s float32) {
+	out, rank := m.UpShape[0], m.Rank()
+	cols := int64(len(m.Down)) / rank // in * kh * kw
+	row := make([]float32, cols)
+	for o := range out {
+		clear(row)
+		for r := range rank {
+			u := m.Up[o*rank+r]
+			down := m.Down[r*cols : (r+1)*cols]
+			for i, d := range down {
+				row[i] += float32(u * d)
+			}
+		}
+		if t.Transposed {
+			for i, v := range row {
+				t.Data[int64(i)*out+o] += float32(s * v)
+			}
+			continue
+		}
+		w := t.Data[o*cols : (o+1)*cols]
+		for i, v := range row {
+			w[i] += float32(s * v)
+		}
+	}
+}
+
+// NodeModule turns an ONNX node name that follows the diffusers module
+// path, as optimum's exports do ("/down_blocks.0/attentions.0/proj_in/Conv",
+// "/text_model/encoder/layers.0/self_attn/q_proj/MatMul"), into the module
+// path a LoRA names (down_blocks.0.attentions.0.proj_in).
+func NodeModule(node string) (string, bool) {
+	parts := strings.Split(strings.TrimPrefix(node, "/"), "/")
+	if len(parts) < 2 || parts[0] == "" {
+		return "", false
+	}
+	return strings.Join(parts[:len(parts)-1], "."), true
+}
