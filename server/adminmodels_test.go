@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,32 @@ import (
 	"github.com/sdgate/sdgate/models/synth"
 )
 
+// adminServer serves a real registry on opts (OpenAI names resolving to the
+// default) behind a gate with one admin key, closed when the test ends.
+func adminServer(t *testing.T, opts models.RegistryOptions) (*httptest.Server, *models.Registry, *auth.Gate, string) {
+	t.Helper()
+	opts.DefaultAliases = AliasNames()
+	reg, err := models.NewRegistry(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(context.Background()) })
+	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	gate, err := auth.New(store, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, reg, func(o *Options) { o.Gate, o.Admin = gate, reg }), reg, gate, admin
+}
+
 func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	realGenerator(t) // starts the shared ONNX Runtime
 	dir := t.TempDir()
@@ -22,17 +49,8 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(dir, "broken", "unet"), 0o755)
 	os.WriteFile(filepath.Join(dir, "broken", "model_index.json"), []byte(`{}`), 0o644)
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, DefaultAliases: AliasNames()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(context.Background())
-	store, _ := auth.OpenDataDir(context.Background(), t.TempDir())
-	defer store.Close()
-	gate, _ := auth.New(store, auth.Options{})
-	admin, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
+	ts, _, gate, admin := adminServer(t, models.RegistryOptions{Runtime: realRT, Dir: dir})
 	user, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "u"})
-	ts := startServer(t, reg, func(o *Options) { o.Gate, o.Admin = gate, reg })
 
 	if a := call(t, ts, "GET", "/v1/admin/models", user, ""); a.status != 403 {
 		t.Errorf("non-admin: %d", a.status)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
 )
@@ -37,17 +36,7 @@ func TestRescanRebuildsModelIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, DefaultModel: "alpha",
-		DefaultAliases: AliasNames(), KeepAlive: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(context.Background())
-	store, _ := auth.OpenDataDir(context.Background(), t.TempDir())
-	defer store.Close()
-	gate, _ := auth.New(store, auth.Options{})
-	admin, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
-	ts := startServer(t, reg, func(o *Options) { o.Gate, o.Admin = gate, reg })
+	ts, reg, _, admin := adminServer(t, models.RegistryOptions{Runtime: realRT, Dir: dir, DefaultModel: "alpha", KeepAlive: -1})
 
 	rescan := func() {
 		t.Helper()
