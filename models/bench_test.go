@@ -5,20 +5,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // BenchmarkColdVsWarm: the first request to an unloaded tiny model (it pays
 // for session creation) against the next one; cold/warm is their ratio.
 func BenchmarkColdVsWarm(b *testing.B) {
-	rt := benchRuntime(b)
+	open := testOpener(b)
 	dir := benchModels(b)
-	r, err := NewRegistry(RegistryOptions{Runtime: rt, Dir: dir, KeepAlive: -1})
+	r, err := NewRegistry(RegistryOptions{Open: open, Dir: dir, KeepAlive: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	req := sd.Request{Prompt: "a lighthouse", Steps: 4, Seed: 1, HasSeed: true}
+	req := spec.Request{Prompt: "a lighthouse", Steps: 4, Seed: 1, HasSeed: true}
 	var cold, warm time.Duration
 	for b.Loop() {
 		r.mu.Lock()

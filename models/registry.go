@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
-// RegistryOptions configure a Registry. Runtime and Dir are required.
+// RegistryOptions configure a Registry. Open and Dir are required.
 type RegistryOptions struct {
-	Runtime      *sd.Runtime
+	Open         Opener
 	Dir          string // one sub-folder per model; its name is the model id
 	DefaultModel string // "" = the first model by id
 	// Aliases map names (e.g. dall-e-3) to model ids; they win over the
@@ -60,7 +60,7 @@ type Stats struct {
 // use inside the worker so a load never overlaps a generation, and unloaded
 // after their keep-alive or to make room.
 type Registry struct {
-	rt          *sd.Runtime
+	openFolder  Opener
 	queue       *Queue
 	log         *slog.Logger
 	dir         string
@@ -82,7 +82,7 @@ type Registry struct {
 
 type entry struct {
 	info      Info
-	model     *sd.Model
+	model     Pipeline
 	keepAlive time.Duration // < 0: never unload when idle
 	inUse     int           // jobs between load and the end of generation
 	lastUsed  time.Time
@@ -102,8 +102,8 @@ type folderSettings struct {
 
 // NewRegistry scans opts.Dir and starts the worker and the keep-alive janitor.
 func NewRegistry(opts RegistryOptions) (*Registry, error) {
-	if opts.Runtime == nil {
-		return nil, errors.New("models: a runtime is required")
+	if opts.Open == nil {
+		return nil, errors.New("models: an opener is required")
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -116,7 +116,7 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 		opts.MaxResident = 1
 	}
 	r := &Registry{
-		rt: opts.Runtime, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
+		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
 		names:   IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
 		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
 	}
@@ -216,14 +216,14 @@ func (r *Registry) digest(info Info) string {
 }
 
 func (r *Registry) open(id, path string) (*entry, error) {
-	m, err := sd.Open(r.rt, path)
+	m, err := r.openFolder(path)
 	if err != nil {
 		return nil, err
 	}
 	var fs folderSettings
 	if data, err := os.ReadFile(filepath.Join(path, "sdgate.json")); err == nil {
 		if err := json.Unmarshal(data, &fs); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", sd.ErrBadModel, filepath.Join(path, "sdgate.json"), err)
+			return nil, fmt.Errorf("%w: %s: %v", spec.ErrBadModel, filepath.Join(path, "sdgate.json"), err)
 		}
 	}
 	keep := r.keepAlive
@@ -234,7 +234,7 @@ func (r *Registry) open(id, path string) (*entry, error) {
 	default:
 		d, err := time.ParseDuration(fs.KeepAlive)
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%w: %s: keep_alive %q: want a duration such as 10m, or never", sd.ErrBadModel, filepath.Join(path, "sdgate.json"), fs.KeepAlive)
+			return nil, fmt.Errorf("%w: %s: keep_alive %q: want a duration such as 10m, or never", spec.ErrBadModel, filepath.Join(path, "sdgate.json"), fs.KeepAlive)
 		}
 		keep = d
 	}
@@ -246,7 +246,7 @@ func (r *Registry) open(id, path string) (*entry, error) {
 			created = st.ModTime()
 		}
 	}
-	s := m.Spec
+	s := m.Spec()
 	info := Info{
 		ID: id, DisplayName: fs.DisplayName, Dir: path, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
 		DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
@@ -342,7 +342,7 @@ func (r *Registry) Ready(ctx context.Context) error {
 	if e.model.Loaded() {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(e.model.Dir, "unet", "model.onnx")); err != nil {
+	if _, err := os.Stat(filepath.Join(e.model.Dir(), "unet", "model.onnx")); err != nil {
 		return fmt.Errorf("default model %s: %w", def.ID, err)
 	}
 	return nil
@@ -351,17 +351,17 @@ func (r *Registry) Ready(ctx context.Context) error {
 // Generate validates req for the model, then runs it on the worker, loading
 // the model first if needed; Result.ModelLoad says what the load cost this
 // request. Validation errors come back before queueing.
-func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.Result, error) {
+func (r *Registry) Generate(ctx context.Context, id string, req spec.Request) (spec.Result, error) {
 	r.mu.Lock()
 	e, ok := r.entries[id]
 	r.mu.Unlock()
 	if !ok {
-		return sd.Result{}, fmt.Errorf("%w: %s", ErrModelNotFound, id)
+		return spec.Result{}, fmt.Errorf("%w: %s", ErrModelNotFound, id)
 	}
 	if err := e.model.Validate(req); err != nil {
-		return sd.Result{}, err
+		return spec.Result{}, err
 	}
-	var res sd.Result
+	var res spec.Result
 	queued := time.Now()
 	err := r.queue.Do(ctx, func(ctx context.Context) error {
 		wait := time.Since(queued)
@@ -374,7 +374,7 @@ func (r *Registry) Generate(ctx context.Context, id string, req sd.Request) (sd.
 			return err
 		}
 		res, err = e.model.Generate(ctx, req)
-		if errors.Is(err, sd.ErrNotLoaded) {
+		if errors.Is(err, spec.ErrNotLoaded) {
 			// The keep-alive janitor unloaded it between our check and the
 			// run: load again (we are the worker) and run once more.
 			if loadTime, err = r.ensureLoaded(ctx, e); err != nil {
@@ -415,7 +415,7 @@ func (r *Registry) ensureLoaded(ctx context.Context, e *entry) (time.Duration, e
 	}
 	r.makeRoom(e)
 	start := time.Now()
-	if err := e.model.Load(ctx, r.rt, sd.LoadOptions{}); err != nil {
+	if err := e.model.Load(ctx); err != nil {
 		return 0, fmt.Errorf("load model %s: %w", e.info.ID, err)
 	}
 	took := time.Since(start)

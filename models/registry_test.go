@@ -8,23 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models/synth"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
-
-func testRuntime(t *testing.T) *sd.Runtime { return benchRuntime(t) }
-
-func benchRuntime(t testing.TB) *sd.Runtime {
-	t.Helper()
-	lib := ortest.Library(t)
-	rt, err := sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	return rt
-}
 
 // modelsDir holds two tiny models (different seeds), a broken folder and a
 // folder that is not a model at all.
@@ -46,7 +32,7 @@ func benchModels(t testing.TB) string {
 }
 
 func TestRegistryRoutesAndReports(t *testing.T) {
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), QueueSize: 4})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: modelsDir(t), QueueSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +48,7 @@ func TestRegistryRoutesAndReports(t *testing.T) {
 	if len(ids) != 2 || ids[0] != "alpha" || ids[1] != "beta" {
 		t.Errorf("models %v, want [alpha beta]", ids)
 	}
-	if b := r.Broken(); len(b) != 1 || b[0].ID != "broken" || !errors.Is(b[0].Err, sd.ErrBadModel) {
+	if b := r.Broken(); len(b) != 1 || b[0].ID != "broken" || !errors.Is(b[0].Err, spec.ErrBadModel) {
 		t.Errorf("broken = %+v", b)
 	}
 	if r.DefaultModel() != "alpha" {
@@ -72,7 +58,7 @@ func TestRegistryRoutesAndReports(t *testing.T) {
 		t.Errorf("Ready: %v", err)
 	}
 
-	req := sd.Request{Prompt: "a cat", Steps: 2, Seed: 5, HasSeed: true}
+	req := spec.Request{Prompt: "a cat", Steps: 2, Seed: 5, HasSeed: true}
 	a, err := r.Generate(context.Background(), "alpha", req)
 	if err != nil {
 		t.Fatal(err)
@@ -87,28 +73,28 @@ func TestRegistryRoutesAndReports(t *testing.T) {
 	if _, err := r.Generate(context.Background(), "gamma", req); !errors.Is(err, ErrModelNotFound) {
 		t.Errorf("unknown model: %v", err)
 	}
-	var pe *sd.ParamError
-	if _, err := r.Generate(context.Background(), "alpha", sd.Request{Steps: 999}); !errors.As(err, &pe) || pe.Param != "steps" {
+	var pe *spec.ParamError
+	if _, err := r.Generate(context.Background(), "alpha", spec.Request{Steps: 999}); !errors.As(err, &pe) || pe.Param != "steps" {
 		t.Errorf("bad steps: %v", err)
 	}
 }
 
 func TestRegistryRefusesEmptyDir(t *testing.T) {
-	if _, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: t.TempDir()}); err == nil {
+	if _, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: t.TempDir()}); err == nil {
 		t.Error("an empty models dir was accepted")
 	}
-	if _, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), DefaultModel: "nope"}); err == nil {
+	if _, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: modelsDir(t), DefaultModel: "nope"}); err == nil {
 		t.Error("an unknown default model was accepted")
 	}
 }
 
 func TestKeepAliveUnloadsAndNextRequestReloads(t *testing.T) {
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), KeepAlive: 150 * time.Millisecond, MaxResident: 2})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: modelsDir(t), KeepAlive: 150 * time.Millisecond, MaxResident: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	req := sd.Request{Prompt: "x", Steps: 1}
+	req := spec.Request{Prompt: "x", Steps: 1}
 	res, err := r.Generate(context.Background(), "alpha", req)
 	if err != nil {
 		t.Fatal(err)
@@ -139,12 +125,12 @@ func TestResidentLimitUnloadsLeastRecentlyUsed(t *testing.T) {
 	if _, err := synth.Write(context.Background(), filepath.Join(dir, "gamma"), synth.Options{Preset: "tiny", Seed: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: dir, KeepAlive: -1, MaxResident: 2})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: dir, KeepAlive: -1, MaxResident: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	req := sd.Request{Prompt: "x", Steps: 1}
+	req := spec.Request{Prompt: "x", Steps: 1}
 	for _, id := range []string{"alpha", "beta", "alpha", "gamma"} {
 		if _, err := r.Generate(context.Background(), id, req); err != nil {
 			t.Fatal(err)
@@ -163,7 +149,7 @@ func TestRescanAndFolderSettings(t *testing.T) {
 	dir := modelsDir(t)
 	os.WriteFile(filepath.Join(dir, "alpha", "sdgate.json"), []byte(`{"native_width":64,"native_height":64,"default_steps":4,
 		"display_name":"Alpha","keep_alive":"never","aliases":["dall-e-3"],"quality_steps":{"hd":8},"default_scheduler":"euler_a"}`), 0o644)
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: dir})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +158,7 @@ func TestRescanAndFolderSettings(t *testing.T) {
 	if a.DisplayName != "Alpha" || len(a.Aliases) != 1 || a.Aliases[0] != "dall-e-3" || a.QualitySteps["hd"] != 8 || a.Scheduler != "euler_a" {
 		t.Errorf("alpha info %+v", a)
 	}
-	if res, err := r.Generate(context.Background(), "alpha", sd.Request{Prompt: "x", Steps: 1}); err != nil || res.Scheduler != "euler_a" {
+	if res, err := r.Generate(context.Background(), "alpha", spec.Request{Prompt: "x", Steps: 1}); err != nil || res.Scheduler != "euler_a" {
 		t.Errorf("default scheduler: %v %q", err, res.Scheduler)
 	}
 	// A new model appears, one breaks: rescan serves the new one and
@@ -197,7 +183,7 @@ func TestRescanAndFolderSettings(t *testing.T) {
 	if !r.Loaded("alpha") {
 		t.Error("rescan unloaded an unchanged model")
 	}
-	if _, err := r.Generate(context.Background(), "beta", sd.Request{Prompt: "x"}); !errors.Is(err, ErrModelNotFound) {
+	if _, err := r.Generate(context.Background(), "beta", spec.Request{Prompt: "x"}); !errors.Is(err, ErrModelNotFound) {
 		t.Errorf("broken model still served: %v", err)
 	}
 }

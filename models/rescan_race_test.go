@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // holdWorker occupies the GPU worker until the returned func is called.
@@ -24,11 +24,11 @@ func holdWorker(t *testing.T, r *Registry) func() {
 // folder again: nothing could ever unload it.
 func TestRescanWhileQueuedLeavesNoOrphan(t *testing.T) {
 	dir := modelsDir(t)
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: dir, QueueSize: 4, KeepAlive: time.Hour})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: dir, QueueSize: 4, KeepAlive: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := sd.Request{Prompt: "a cat", Steps: 1, Seed: 5, HasSeed: true}
+	req := spec.Request{Prompt: "a cat", Steps: 1, Seed: 5, HasSeed: true}
 	if _, err := r.Generate(context.Background(), "alpha", req); err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,14 @@ func TestRescanWhileQueuedLeavesNoOrphan(t *testing.T) {
 // Past the drain deadline, a generation cancelled by the closing worker
 // says so (ErrClosed: the server answers 503), not a bare context.Canceled.
 func TestClosingWorkerCancelsWithErrClosed(t *testing.T) {
-	r, err := NewRegistry(RegistryOptions{Runtime: testRuntime(t), Dir: modelsDir(t), QueueSize: 4})
+	r, err := NewRegistry(RegistryOptions{Open: testOpener(t), Dir: modelsDir(t), QueueSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Generate(context.Background(), "alpha", sd.Request{Prompt: "x", Steps: 150, Progress: func(step, _ int) {
+		_, err := r.Generate(context.Background(), "alpha", spec.Request{Prompt: "x", Steps: 150, Progress: func(step, _ int) {
 			if step == 1 {
 				close(started)
 			}

@@ -7,9 +7,6 @@ import (
 	"strings"
 )
 
-// ErrOutOfMemory: a session or a run needed more memory than the device had.
-var ErrOutOfMemory = errors.New("out of memory")
-
 // ortFailure is a kind of failure recognised in ONNX Runtime's error text
 // (its errors carry a message only) and what to tell the user about it.
 type ortFailure struct {

@@ -37,20 +37,6 @@ type Model struct {
 	useEncoder bool
 }
 
-// Spec is what the pipeline and the API need to know about a model.
-type Spec struct {
-	NativeWidth, NativeHeight int
-	DefaultSteps              int
-	DefaultGuidance           float64
-	Scheduler                 string // the config's own class, e.g. PNDMScheduler
-	ScalingFactor             float64
-	Inpainting                bool // UNet with 9 input channels
-	CanEncode                 bool // has a VAE encoder
-	FP16                      bool // UNet takes float16 latents
-	LCM                       bool // UNet takes timestep_cond (guidance embedding, no CFG pass)
-	MaxTokens                 int
-}
-
 // NetworkInfo describes one loaded network, for logs and `sdgate generate -v`.
 type NetworkInfo struct {
 	Name    string
@@ -66,9 +52,6 @@ type LoadOptions struct {
 	// image only: saves its memory).
 	SkipVAEEncoder bool
 }
-
-// ErrNotLoaded: the model's sessions are not (or no longer) loaded.
-var ErrNotLoaded = errors.New("model not loaded")
 
 // modelIndex is the part of model_index.json we read.
 type modelIndex struct {

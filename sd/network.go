@@ -12,10 +12,6 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// ErrBadModel: the folder is not a usable Stable Diffusion model. The
-// wrapped message names the file and what is wrong with it.
-var ErrBadModel = errors.New("not a usable Stable Diffusion model")
-
 // ioSpec is one graph input or output as ONNX Runtime reports it.
 type ioSpec struct {
 	Name string

@@ -18,15 +18,6 @@ const (
 	MaxGuidance = spec.MaxGuidance
 )
 
-// SideLimits are the smallest and largest image side a model accepts: from
-// an eighth of its native size (one latent pixel at least) to four times
-// it. SD degrades well before either end, but inside them it runs.
-func (s Spec) SideLimits() (lo, hi int) {
-	lo = max(8, min(s.NativeWidth, s.NativeHeight)/8/8*8)
-	hi = 4 * max(s.NativeWidth, s.NativeHeight)
-	return lo, hi
-}
-
 // job is a Request with every default filled in and validated.
 type job struct {
 	Request

@@ -42,14 +42,13 @@ func adminServer(t *testing.T, opts models.RegistryOptions) (*httptest.Server, *
 }
 
 func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
-	realGenerator(t) // starts the shared ONNX Runtime
 	dir := t.TempDir()
 	if _, err := synth.Write(context.Background(), filepath.Join(dir, "good"), synth.Options{Preset: "tiny"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(dir, "broken", "unet"), 0o755)
 	os.WriteFile(filepath.Join(dir, "broken", "model_index.json"), []byte(`{}`), 0o644)
-	ts, _, gate, admin := adminServer(t, models.RegistryOptions{Runtime: realRT, Dir: dir})
+	ts, _, gate, admin := adminServer(t, models.RegistryOptions{Open: realOpener(t), Dir: dir})
 	user, _, _ := gate.CreateKey(context.Background(), auth.KeySpec{Name: "u"})
 
 	if a := call(t, ts, "GET", "/v1/admin/models", user, ""); a.status != 403 {
@@ -83,12 +82,11 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 // Keep-alive unloading is visible in /metrics, and the next request reloads
 // (and says what the load cost).
 func TestKeepAliveShowsInMetrics(t *testing.T) {
-	realGenerator(t)
 	dir := t.TempDir()
 	if _, err := synth.Write(context.Background(), filepath.Join(dir, "tiny"), synth.Options{Preset: "tiny"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: dir, KeepAlive: 100 * time.Millisecond, DefaultAliases: AliasNames()})
+	reg, err := models.NewRegistry(models.RegistryOptions{Open: realOpener(t), Dir: dir, KeepAlive: 100 * time.Millisecond, DefaultAliases: AliasNames()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,8 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
-	"github.com/sdgate/sdgate/sd"
 )
 
 // Edits and variations through go-openai and the official Node SDK,
@@ -37,12 +35,7 @@ func editGenerator(t *testing.T) *models.Registry {
 	if testing.Short() {
 		t.Skip("skipping the real pipeline in -short mode")
 	}
-	lib := ortest.Library(t)
-	rt, err := sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
+	open := realOpener(t)
 	dir := t.TempDir()
 	for id, opts := range map[string]synth.Options{
 		editModel:    {Preset: "tiny"},
@@ -52,7 +45,7 @@ func editGenerator(t *testing.T) *models.Registry {
 			t.Fatal(err)
 		}
 	}
-	reg, err := models.NewRegistry(models.RegistryOptions{Runtime: rt, Dir: dir, QueueSize: 8, KeepAlive: -1, MaxResident: 2, DefaultAliases: AliasNames()})
+	reg, err := models.NewRegistry(models.RegistryOptions{Open: open, Dir: dir, QueueSize: 8, KeepAlive: -1, MaxResident: 2, DefaultAliases: AliasNames()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // editFake is the fake pipeline where sd-tiny (64x64) has a VAE encoder and
@@ -317,7 +317,7 @@ func TestEditsReachThePipeline(t *testing.T) {
 		{"JPEG without mask: whole image at the default strength", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "jpeg", opaque)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
 			textPart("size", "1536x1024"),
-		}, image.Pt(80, 56), image.Pt(1536, 1024), false, sd.DefaultStrength, "p", false},
+		}, image.Pt(80, 56), image.Pt(1536, 1024), false, spec.DefaultStrength, "p", false},
 		{"WebP, local model, exact size, strength", "/v1/images/edits", []formPart{
 			filePart("image[]", encodeTo(t, "webp", testPicture(48, 32, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "sd-tiny"), textPart("size", "96x64"), textPart("strength", "0.5"),
@@ -325,7 +325,7 @@ func TestEditsReachThePipeline(t *testing.T) {
 		{"non-square auto keeps the aspect", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", testPicture(200, 100, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "gpt-image-1"), textPart("size", "auto"),
-		}, image.Pt(88, 48), image.Pt(200, 100), false, sd.DefaultStrength, "p", false},
+		}, image.Pt(88, 48), image.Pt(200, 100), false, spec.DefaultStrength, "p", false},
 		{"variation: default strength, empty prompt", "/v1/images/variations", []formPart{
 			filePart("image", encodeTo(t, "png", opaque)), textPart("n", "2"), textPart("size", "256x256"),
 		}, image.Pt(64, 64), image.Pt(256, 256), false, VariationStrength, "", true},
@@ -522,13 +522,13 @@ func TestFromEditRequest(t *testing.T) {
 		{"dall-e-2 default size with mask", compat.FamilyDallE2, compat.ImageEditRequest{Prompt: "p"},
 			EditInput{Image: pic(1024, 1024), Mask: mask(1024, 1024)}, image.Pt(1024, 1024), image.Pt(512, 512), 1, true},
 		{"dall-e-2 256 without mask", compat.FamilyDallE2, compat.ImageEditRequest{Prompt: "p", Size: "256x256"},
-			EditInput{Image: pic(256, 256)}, image.Pt(256, 256), image.Pt(512, 512), sd.DefaultStrength, false},
+			EditInput{Image: pic(256, 256)}, image.Pt(256, 256), image.Pt(512, 512), spec.DefaultStrength, false},
 		{"gpt-image-1 auto is the image's size", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p"},
-			EditInput{Image: pic(1000, 750)}, image.Pt(1000, 750), image.Pt(592, 440), sd.DefaultStrength, false},
+			EditInput{Image: pic(1000, 750)}, image.Pt(1000, 750), image.Pt(592, 440), spec.DefaultStrength, false},
 		{"gpt-image-1 wide", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p", Size: "1536x1024", Strength: ptr(0.4)},
 			EditInput{Image: pic(300, 200), Mask: mask(300, 200)}, image.Pt(1536, 1024), image.Pt(624, 416), 0.4, true},
 		{"local exact size", compat.FamilyLocal, compat.ImageEditRequest{Prompt: "p", Size: "768x512"},
-			EditInput{Image: pic(300, 200)}, image.Pt(768, 512), image.Pt(768, 512), sd.DefaultStrength, false},
+			EditInput{Image: pic(300, 200)}, image.Pt(768, 512), image.Pt(768, 512), spec.DefaultStrength, false},
 		{"local auto", compat.FamilyLocal, compat.ImageEditRequest{Prompt: "p"},
 			EditInput{Image: pic(64, 64), Mask: mask(64, 64)}, image.Pt(64, 64), image.Pt(512, 512), 1, true},
 	}

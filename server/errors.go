@@ -13,7 +13,7 @@ import (
 
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // StatusClientClosedRequest is what the access log and metrics record when
@@ -81,7 +81,7 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 	var (
 		he       *httpError
 		ce       *compat.Error
-		pe       *sd.ParamError
+		pe       *spec.ParamError
 		tooLarge *http.MaxBytesError
 		full     *models.QueueFullError
 		missing  *modelNotFoundError
@@ -98,7 +98,7 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 	case errors.As(err, &pe):
 		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest,
 			param: pe.Param, code: compat.CodeInvalidValue, message: fmt.Sprintf("Invalid '%s': %s", pe.Param, pe.Message)}
-	case errors.Is(err, sd.ErrInvalidRequest):
+	case errors.Is(err, spec.ErrInvalidRequest):
 		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest, message: err.Error()}
 	case errors.As(err, &tooLarge):
 		return &httpError{status: http.StatusRequestEntityTooLarge, typ: compat.TypeInvalidRequest,
@@ -123,7 +123,7 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 	case errors.Is(err, models.ErrClosed):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is shutting down. Please retry."}
-	case errors.Is(err, sd.ErrOutOfMemory):
+	case errors.Is(err, spec.ErrOutOfMemory):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "out_of_memory", noRetry: true,
 			message: "The GPU ran out of memory for this request. Ask for a smaller size or fewer images."}
 	case errors.Is(err, context.Canceled) && clientGone:

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // fakeGenerator stands in for the models registry: it validates like the
@@ -29,7 +29,7 @@ type fakeGenerator struct {
 	cancelled atomic.Int32 // jobs whose ctx ended while they ran
 	genNanos  atomic.Int64 // time spent inside Generate
 	mu        sync.Mutex
-	last      sd.Request
+	last      spec.Request
 	err       error // returned instead of generating, when set
 	ready     error // returned by Ready
 	// names configure Resolve as the registry's flags do; the OpenAI names
@@ -93,7 +93,7 @@ func (f *fakeGenerator) setReady(err error) {
 	f.ready = err
 }
 
-func (f *fakeGenerator) lastRequest() sd.Request {
+func (f *fakeGenerator) lastRequest() spec.Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.last
@@ -104,7 +104,7 @@ var fakeSchedulers = []string{"", "euler", "euler-a", "ddim", "dpm++"}
 
 func (f *fakeGenerator) setDelay(d time.Duration) { f.delay.Store(int64(d)) }
 
-func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Request) (sd.Result, error) {
+func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req spec.Request) (spec.Result, error) {
 	f.calls.Add(1)
 	defer func(start time.Time) { f.genNanos.Add(int64(time.Since(start))) }(time.Now())
 	f.mu.Lock()
@@ -118,13 +118,13 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Req
 		}
 	}
 	if info == nil {
-		return sd.Result{}, fmt.Errorf("load %q: %w", modelID, models.ErrModelNotFound)
+		return spec.Result{}, fmt.Errorf("load %q: %w", modelID, models.ErrModelNotFound)
 	}
 	if err := fakeValidate(req); err != nil {
-		return sd.Result{}, err
+		return spec.Result{}, err
 	}
 	if failure != nil {
-		return sd.Result{}, failure
+		return spec.Result{}, failure
 	}
 	w, h := req.Width, req.Height
 	if w == 0 {
@@ -132,7 +132,7 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Req
 	}
 	n := max(req.N, 1)
 	start := time.Now()
-	var images []sd.Image
+	var images []spec.Image
 	work := func(ctx context.Context) error {
 		f.runs.Add(1)
 		if d := time.Duration(f.delay.Load()); d > 0 {
@@ -144,7 +144,7 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Req
 			}
 		}
 		for i := range n {
-			images = append(images, sd.Image{Image: drawSeed(w, h, req.Seed+uint64(i)), Seed: req.Seed + uint64(i)})
+			images = append(images, spec.Image{Image: drawSeed(w, h, req.Seed+uint64(i)), Seed: req.Seed + uint64(i)})
 		}
 		return nil
 	}
@@ -155,13 +155,13 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Req
 		err = work(ctx)
 	}
 	if err != nil {
-		return sd.Result{}, err
+		return spec.Result{}, err
 	}
 	steps := req.Steps
 	if steps == 0 {
 		steps = info.DefaultSteps
 	}
-	return sd.Result{
+	return spec.Result{
 		Images: images, Prompt: truncateWords(req.Prompt, 75), Truncated: len(strings.Fields(req.Prompt)) > 75,
 		Width: w, Height: h, Steps: steps, Guidance: req.Guidance, Scheduler: req.Scheduler,
 		Total: max(time.Since(start), time.Microsecond),
@@ -170,21 +170,21 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req sd.Req
 
 // fakeValidate mirrors the pipeline's own checks that the API layer leaves
 // to it.
-func fakeValidate(req sd.Request) error {
+func fakeValidate(req spec.Request) error {
 	switch {
 	case req.Width%8 != 0 || req.Height%8 != 0 || req.Width > 2048 || req.Height > 2048:
-		return &sd.ParamError{Param: "size", Message: fmt.Sprintf("%dx%d is not supported by this model", req.Width, req.Height)}
+		return &spec.ParamError{Param: "size", Message: fmt.Sprintf("%dx%d is not supported by this model", req.Width, req.Height)}
 	case req.Steps < 0 || req.Steps > 150:
-		return &sd.ParamError{Param: "steps", Message: "must be 1..150"}
+		return &spec.ParamError{Param: "steps", Message: "must be 1..150"}
 	case req.HasGuidance && req.Guidance > 30:
-		return &sd.ParamError{Param: "guidance_scale", Message: "must be at most 30"}
+		return &spec.ParamError{Param: "guidance_scale", Message: "must be at most 30"}
 	}
 	for _, s := range fakeSchedulers {
 		if s == req.Scheduler {
 			return nil
 		}
 	}
-	return &sd.ParamError{Param: "scheduler", Message: fmt.Sprintf("unknown scheduler %q", req.Scheduler)}
+	return &spec.ParamError{Param: "scheduler", Message: fmt.Sprintf("unknown scheduler %q", req.Scheduler)}
 }
 
 func truncateWords(s string, n int) string {

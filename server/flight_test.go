@@ -10,7 +10,7 @@ import (
 
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/cache"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // blockingGenerator holds seed 1's generation until released (ignoring ctx,
@@ -23,7 +23,7 @@ type blockingGenerator struct {
 	panics  bool
 }
 
-func (g *blockingGenerator) Generate(ctx context.Context, id string, req sd.Request) (sd.Result, error) {
+func (g *blockingGenerator) Generate(ctx context.Context, id string, req spec.Request) (spec.Result, error) {
 	if g.panics {
 		panic("generator exploded")
 	}
@@ -31,7 +31,7 @@ func (g *blockingGenerator) Generate(ctx context.Context, id string, req sd.Requ
 		g.once.Do(func() { close(g.started) })
 		<-g.release
 	}
-	return sd.Result{Images: []sd.Image{{Image: drawSeed(64, 64, req.Seed), Seed: req.Seed}},
+	return spec.Result{Images: []spec.Image{{Image: drawSeed(64, 64, req.Seed), Seed: req.Seed}},
 		Total: time.Millisecond, StepsRun: 3, ModelLoad: 5 * time.Millisecond}, nil
 }
 

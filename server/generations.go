@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sdgate/sdgate/compat"
-	"github.com/sdgate/sdgate/sd"
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
@@ -74,7 +73,7 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 
 // textTokens counts the CLIP tokens that conditioned the images: the
 // prompt as the pipeline used it, plus the negative prompt.
-func (s *Server) textTokens(req compat.ImageGenerationRequest, res sd.Result) int {
+func (s *Server) textTokens(req compat.ImageGenerationRequest, res spec.Result) int {
 	prompt := res.Prompt
 	if prompt == "" {
 		prompt = req.Prompt

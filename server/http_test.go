@@ -14,7 +14,7 @@ import (
 
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // rawResponse is an answer read whole, for tests below the SDK level.
@@ -189,7 +189,9 @@ func TestGeneratorErrorsMapToStatuses(t *testing.T) {
 // panicGenerator panics inside the handler's call.
 type panicGenerator struct{ *fakeGenerator }
 
-func (panicGenerator) Generate(context.Context, string, sd.Request) (sd.Result, error) { panic("boom") }
+func (panicGenerator) Generate(context.Context, string, spec.Request) (spec.Result, error) {
+	panic("boom")
+}
 
 func TestRecoveryAnswers500(t *testing.T) {
 	ts := startServer(t, panicGenerator{newFakeGenerator()})
@@ -244,7 +246,7 @@ func TestExtensionsReachThePipeline(t *testing.T) {
 	}
 	got := gen.lastRequest()
 	got.Progress = nil
-	want := sd.Request{Prompt: "a fox", NegativePrompt: "blur", Width: 64, Height: 32, Steps: 7, Guidance: 3.5,
+	want := spec.Request{Prompt: "a fox", NegativePrompt: "blur", Width: 64, Height: 32, Steps: 7, Guidance: 3.5,
 		HasGuidance: true, Scheduler: "ddim", Seed: 41, HasSeed: true, N: 2}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sd request (-want +got):\n%s", diff)

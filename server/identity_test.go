@@ -29,14 +29,13 @@ func writeFolderAliases(t *testing.T, dir string, aliases string, at time.Time) 
 // removed in a folder's sdgate.json, and a removed default folder, are seen
 // by /v1/models, generations, /readyz and token counting at once.
 func TestRescanRebuildsModelIdentity(t *testing.T) {
-	realGenerator(t) // starts the shared ONNX Runtime
 	dir := t.TempDir()
 	for name, seed := range map[string]uint64{"alpha": 1, "beta": 2} {
 		if _, err := synth.Write(context.Background(), filepath.Join(dir, name), synth.Options{Preset: "tiny", Seed: seed}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ts, reg, _, admin := adminServer(t, models.RegistryOptions{Runtime: realRT, Dir: dir, DefaultModel: "alpha", KeepAlive: -1})
+	ts, reg, _, admin := adminServer(t, models.RegistryOptions{Open: realOpener(t), Dir: dir, DefaultModel: "alpha", KeepAlive: -1})
 
 	rescan := func() {
 		t.Helper()

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // metrics are this server's Prometheus series, on a registry of its own so
@@ -84,7 +84,7 @@ func (m *metrics) observeRequest(route, method string, status int, took time.Dur
 	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
 }
 
-func (m *metrics) observeGeneration(model string, res sd.Result) {
+func (m *metrics) observeGeneration(model string, res spec.Result) {
 	if res.Total <= 0 {
 		return
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 func TestOutOfMemoryIsAClearAnswer(t *testing.T) {
 	gen := newFakeGenerator()
-	gen.fail(fmt.Errorf("run unet: %w", sd.ErrOutOfMemory))
+	gen.fail(fmt.Errorf("run unet: %w", spec.ErrOutOfMemory))
 	ts := startServer(t, gen)
 	a := call(t, ts, "POST", "/v1/images/generations", "", genBody)
 	typ, code, msg := errorOf(a)

@@ -14,7 +14,7 @@ import (
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // imageJob is one image request on its way to the GPU, whatever endpoint
@@ -32,7 +32,7 @@ type imageJob struct {
 // response body, their seeds and the prompt that conditioned them.
 type produced struct {
 	images  [][]byte
-	result  sd.Result // Images carry seeds only; Prompt is the revised prompt
+	result  spec.Result // Images carry seeds only; Prompt is the revised prompt
 	outcome cache.Outcome
 }
 
@@ -91,9 +91,9 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 	if usage.Cached {
 		usage.GPUSeconds, usage.Steps = 0, 0
 	}
-	out := produced{images: entry.Images, outcome: outcome, result: sd.Result{Prompt: entry.RevisedPrompt}}
+	out := produced{images: entry.Images, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
 	for _, seed := range entry.Seeds {
-		out.result.Images = append(out.result.Images, sd.Image{Seed: seed})
+		out.result.Images = append(out.result.Images, spec.Image{Seed: seed})
 	}
 	return out, nil
 }
@@ -102,17 +102,17 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 // (possibly on another goroutine) to the request that started it.
 type flightStats struct {
 	mu  sync.Mutex
-	res sd.Result
+	res spec.Result
 }
 
-func (f *flightStats) set(res sd.Result) {
+func (f *flightStats) set(res spec.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.res = sd.Result{Total: res.Total, QueueWait: res.QueueWait, ModelLoad: res.ModelLoad,
-		StepsRun: res.StepsRun, Images: make([]sd.Image, len(res.Images))}
+	f.res = spec.Result{Total: res.Total, QueueWait: res.QueueWait, ModelLoad: res.ModelLoad,
+		StepsRun: res.StepsRun, Images: make([]spec.Image, len(res.Images))}
 }
 
-func (f *flightStats) get() sd.Result {
+func (f *flightStats) get() spec.Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.res
@@ -152,7 +152,7 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 
 // encodeAll resizes each image to the delivered size (putting an edit's
 // kept pixels back exactly) and encodes it.
-func (s *Server) encodeAll(plan GenerationPlan, res sd.Result) ([][]byte, error) {
+func (s *Server) encodeAll(plan GenerationPlan, res spec.Result) ([][]byte, error) {
 	enc := newImageEncoder()
 	out := make([][]byte, len(res.Images))
 	for i, img := range res.Images {

@@ -7,10 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
-	"github.com/sdgate/sdgate/sd"
 )
 
 // The contract tests again, against the real pipeline: a tiny synthetic SD
@@ -21,23 +19,19 @@ var (
 	realReg  *models.Registry
 	realErr  error
 	realDir  string
-	realRT   *sd.Runtime
 )
 
 func realGenerator(t testing.TB) *models.Registry {
 	t.Helper()
-	lib := ortest.Library(t)
+	open := realOpener(t)
 	realOnce.Do(func() {
-		if realRT, realErr = sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"}); realErr != nil {
-			return
-		}
 		if realDir, realErr = os.MkdirTemp("", "sdgate-server-real-"); realErr != nil {
 			return
 		}
 		if _, realErr = synth.Write(context.Background(), filepath.Join(realDir, "tiny"), synth.Options{Preset: "tiny"}, nil); realErr != nil {
 			return
 		}
-		realReg, realErr = models.NewRegistry(models.RegistryOptions{Runtime: realRT, Dir: realDir, QueueSize: 8, KeepAlive: -1, DefaultAliases: AliasNames()})
+		realReg, realErr = models.NewRegistry(models.RegistryOptions{Open: open, Dir: realDir, QueueSize: 8, KeepAlive: -1, DefaultAliases: AliasNames()})
 	})
 	if realErr != nil {
 		t.Fatal(realErr)
@@ -50,9 +44,7 @@ func closeRealGenerator() {
 	if realReg != nil {
 		realReg.Close(context.Background())
 	}
-	if realRT != nil {
-		realRT.Close()
-	}
+	closeRealRuntime()
 	if realDir != "" {
 		os.RemoveAll(realDir)
 	}

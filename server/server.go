@@ -19,7 +19,7 @@ import (
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // Backend is everything the server needs of the model layer; the
@@ -36,7 +36,7 @@ type Backend interface {
 	Aliases() map[string]string
 	// Generate runs req on the model (a local id, after resolution)
 	// through the GPU queue.
-	Generate(ctx context.Context, modelID string, req sd.Request) (sd.Result, error)
+	Generate(ctx context.Context, modelID string, req spec.Request) (spec.Result, error)
 	// Ready reports whether the default model can be loaded and run.
 	Ready(ctx context.Context) error
 	// Default says which model serves unnamed requests and whether the

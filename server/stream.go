@@ -8,14 +8,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sdgate/sdgate/compat"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // streamImages answers stream=true as server-sent events: one
 // image_generation.completed event per image, each with that image's usage.
 // The pipeline has no intermediate decodes, so no partial_image events are
 // sent; upstream documents that fewer partial images than asked may arrive.
-func (s *Server) streamImages(c *gin.Context, plan GenerationPlan, res sd.Result, payloads []imagePayload, textTokens int) error {
+func (s *Server) streamImages(c *gin.Context, plan GenerationPlan, res spec.Result, payloads []imagePayload, textTokens int) error {
 	c.Header("Content-Type", "text/event-stream")
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Accel-Buffering", "no")

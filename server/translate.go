@@ -6,13 +6,13 @@ import (
 
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // GenerationPlan is a validated generations request, split into what the
 // pipeline runs (SD) and what the client receives.
 type GenerationPlan struct {
-	SD sd.Request
+	SD spec.Request
 
 	Width, Height  int    // the size the client receives
 	ResponseFormat string // url or b64_json
@@ -106,7 +106,7 @@ func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (Generat
 		plan.ExplicitSeed = true
 		seed = *req.Seed
 	}
-	plan.SD = sd.Request{
+	plan.SD = spec.Request{
 		Prompt:         req.Prompt,
 		NegativePrompt: req.NegativePrompt,
 		Steps:          steps,
@@ -239,7 +239,7 @@ type imagePayload struct {
 // ToImagesResponse builds the answer: payloads in result order, each with
 // its seed; revised_prompt for dall-e-3; usage and echoes for GPT-like
 // families. textTokens is the CLIP token count of the conditioning text.
-func ToImagesResponse(plan GenerationPlan, res sd.Result, payloads []imagePayload, created time.Time, textTokens int) compat.ImagesResponse {
+func ToImagesResponse(plan GenerationPlan, res spec.Result, payloads []imagePayload, created time.Time, textTokens int) compat.ImagesResponse {
 	resp := compat.ImagesResponse{Created: created.Unix(), Data: make([]compat.ImageData, len(payloads))}
 	for i, p := range payloads {
 		d := compat.ImageData{URL: p.URL, B64JSON: p.B64}

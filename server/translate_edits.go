@@ -9,7 +9,6 @@ import (
 	"image/draw"
 
 	"github.com/sdgate/sdgate/compat"
-	"github.com/sdgate/sdgate/sd"
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
@@ -27,13 +26,13 @@ func canStartFromImage(t Target) error {
 // FromEditRequest maps a validated edit to a plan. The mask (or, without
 // one, the image's own transparent pixels) is the region to repaint, at
 // strength 1 unless the request says otherwise; with neither, the whole
-// image is re-imagined at sd.DefaultStrength.
+// image is re-imagined at spec.DefaultStrength.
 func FromEditRequest(req compat.ImageEditRequest, t Target, in EditInput, seed uint64) (GenerationPlan, error) {
 	plan, err := basePlan(req.Generation(), t, seed)
 	if err != nil {
 		return GenerationPlan{}, err
 	}
-	strength := sd.DefaultStrength
+	strength := spec.DefaultStrength
 	if in.Mask != nil {
 		strength = 1
 	}

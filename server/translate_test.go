@@ -11,7 +11,7 @@ import (
 
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
-	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -40,7 +40,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "dall-e-2 defaults", family: compat.FamilyDallE2, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p"},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Steps: 25, Seed: 99, HasSeed: true, N: 1},
+				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Steps: 25, Seed: 99, HasSeed: true, N: 1},
 				Width: 1024, Height: 1024, ResponseFormat: "url", OutputFormat: "png", Compression: 100,
 				Quality: "medium", Background: "opaque",
 			},
@@ -49,7 +49,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "dall-e-2 small size generates native and shrinks", family: compat.FamilyDallE2, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p", Size: "256x256", N: ptr(4), ResponseFormat: "b64_json"},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Steps: 25, Seed: 99, HasSeed: true, N: 4},
+				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Steps: 25, Seed: 99, HasSeed: true, N: 4},
 				Width: 256, Height: 256, ResponseFormat: "b64_json", OutputFormat: "png", Compression: 100,
 				Quality: "medium", Background: "opaque",
 			},
@@ -58,7 +58,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "dall-e-3 default vivid, wide, hd", family: compat.FamilyDallE3, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p", Size: "1792x1024", Quality: "hd"},
 			want: GenerationPlan{
-				SD: sd.Request{Prompt: "p", Width: 680, Height: 384, Steps: 50, Guidance: 9, HasGuidance: true,
+				SD: spec.Request{Prompt: "p", Width: 680, Height: 384, Steps: 50, Guidance: 9, HasGuidance: true,
 					Seed: 99, HasSeed: true, N: 1},
 				Width: 1792, Height: 1024, ResponseFormat: "url", OutputFormat: "png", Compression: 100,
 				Quality: "high", Background: "opaque", RevisedPrompt: true,
@@ -68,7 +68,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "dall-e-3 natural on sdxl, tall", family: compat.FamilyDallE3, info: sdxl,
 			req: compat.ImageGenerationRequest{Prompt: "p", Size: "1024x1792", Style: "natural"},
 			want: GenerationPlan{
-				SD: sd.Request{Prompt: "p", Width: 776, Height: 1352, Steps: 30, Guidance: 3.5, HasGuidance: true,
+				SD: spec.Request{Prompt: "p", Width: 776, Height: 1352, Steps: 30, Guidance: 3.5, HasGuidance: true,
 					Seed: 99, HasSeed: true, N: 1},
 				Width: 1024, Height: 1792, ResponseFormat: "url", OutputFormat: "png", Compression: 100,
 				Quality: "medium", Background: "opaque", RevisedPrompt: true,
@@ -78,7 +78,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "style leaves a guidance-free model alone", family: compat.FamilyDallE3, info: turbo,
 			req: compat.ImageGenerationRequest{Prompt: "p", Style: "vivid"},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Steps: 4, Seed: 99, HasSeed: true, N: 1},
+				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Steps: 4, Seed: 99, HasSeed: true, N: 1},
 				Width: 1024, Height: 1024, ResponseFormat: "url", OutputFormat: "png", Compression: 100,
 				Quality: "medium", Background: "opaque", RevisedPrompt: true,
 			},
@@ -88,7 +88,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			req: compat.ImageGenerationRequest{Prompt: "p", Quality: "low", OutputFormat: "jpeg", OutputCompression: ptr(40),
 				Background: "auto", Moderation: "low"},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Steps: 13, Seed: 99, HasSeed: true, N: 1},
+				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Steps: 13, Seed: 99, HasSeed: true, N: 1},
 				Width: 512, Height: 512, ResponseFormat: "b64_json", OutputFormat: "jpeg", Compression: 40,
 				Quality: "low", Background: "opaque", Usage: true,
 			},
@@ -97,7 +97,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "gpt-image-1 landscape high", family: compat.FamilyGPTImage, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p", Size: "1536x1024", Quality: "high", Stream: ptr(true)},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 624, Height: 416, Steps: 50, Seed: 99, HasSeed: true, N: 1},
+				SD:    spec.Request{Prompt: "p", Width: 624, Height: 416, Steps: 50, Seed: 99, HasSeed: true, N: 1},
 				Width: 1536, Height: 1024, ResponseFormat: "b64_json", OutputFormat: "png", Compression: 100,
 				Quality: "high", Background: "opaque", Usage: true, Stream: true,
 			},
@@ -108,7 +108,7 @@ func TestFromGenerationRequest(t *testing.T) {
 				NegativePrompt: "n", Seed: ptr(uint64(7)), Steps: ptr(9), GuidanceScale: ptr(0.0), Scheduler: "ddim",
 				ResponseFormat: "url", OutputFormat: "webp"},
 			want: GenerationPlan{
-				SD: sd.Request{Prompt: "p", NegativePrompt: "n", Width: 640, Height: 360, Steps: 9, Guidance: 0,
+				SD: spec.Request{Prompt: "p", NegativePrompt: "n", Width: 640, Height: 360, Steps: 9, Guidance: 0,
 					HasGuidance: true, Scheduler: "ddim", Seed: 7, HasSeed: true, N: 1},
 				Width: 640, Height: 360, ResponseFormat: "url", OutputFormat: "webp", Compression: 100,
 				Quality: "low", Background: "opaque", Usage: true, ExplicitSeed: true,
@@ -118,7 +118,7 @@ func TestFromGenerationRequest(t *testing.T) {
 			name: "model without a native size", family: compat.FamilyLocal, info: models.Info{ID: "x"},
 			req: compat.ImageGenerationRequest{Prompt: "p", Quality: "high"},
 			want: GenerationPlan{
-				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Seed: 99, HasSeed: true, N: 1},
+				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Seed: 99, HasSeed: true, N: 1},
 				Width: 512, Height: 512, ResponseFormat: "b64_json", OutputFormat: "png", Compression: 100,
 				Quality: "high", Background: "opaque", Usage: true,
 			},
@@ -240,7 +240,7 @@ func TestImageTokensMatchUpstream(t *testing.T) {
 }
 
 func TestToImagesResponse(t *testing.T) {
-	res := sd.Result{Prompt: "used prompt", Images: []sd.Image{
+	res := spec.Result{Prompt: "used prompt", Images: []spec.Image{
 		{Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Seed: 5}, {Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Seed: 6}}}
 	created := time.Unix(1700000000, 0)
 	payloads := []imagePayload{{URL: "http://h/1.png"}, {URL: "http://h/2.png"}}

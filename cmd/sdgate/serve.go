@@ -217,7 +217,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	defer rt.Close()
 	reg, err := models.NewRegistry(models.RegistryOptions{
-		Runtime: rt, Dir: f.modelsDir, DefaultModel: f.defaultModel,
+		Open: models.OpenWith(rt.OpenPipeline), Dir: f.modelsDir, DefaultModel: f.defaultModel,
 		Aliases: aliases, DefaultAliases: server.AliasNames(),
 		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
 		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,

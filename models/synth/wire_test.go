@@ -192,3 +192,13 @@ func TestRankZeroShapeIsDeclared(t *testing.T) {
 		t.Errorf("shape fields %+v, want one empty shape", shape)
 	}
 }
+
+func writeTiny(t *testing.T, opts Options) string {
+	t.Helper()
+	opts.Preset = "tiny"
+	dir := filepath.Join(t.TempDir(), "model")
+	if _, err := Write(context.Background(), dir, opts, nil); err != nil {
+		t.Fatalf("Write(%+v): %v", opts, err)
+	}
+	return dir
+}

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package synth
 
 import (
@@ -15,16 +17,6 @@ import (
 
 	"github.com/sdgate/sdgate/sd/clip"
 )
-
-func writeTiny(t *testing.T, opts Options) string {
-	t.Helper()
-	opts.Preset = "tiny"
-	dir := filepath.Join(t.TempDir(), "model")
-	if _, err := Write(context.Background(), dir, opts, nil); err != nil {
-		t.Fatalf("Write(%+v): %v", opts, err)
-	}
-	return dir
-}
 
 // TestVariantsRun writes every export variant the loader accepts and runs
 // each network of it in ONNX Runtime.
@@ -517,5 +509,46 @@ func TestCancelMidWrite(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Errorf("a cancelled Write left %v behind", entries)
+	}
+}
+
+// TestTinySD2Runs writes the SD 2 layout and runs its networks; its
+// folder pads with "!" and predicts v.
+func TestTinySD2Runs(t *testing.T) {
+	needORT(t)
+	for _, fp16 := range []bool{false, true} {
+		opts := Options{Preset: "tiny-sd2", FP16: fp16}
+		dir := filepath.Join(t.TempDir(), "m")
+		if _, err := Write(context.Background(), dir, opts, nil); err != nil {
+			t.Fatal(err)
+		}
+		context := runTextEncoder(t, dir, opts)
+		runUNet(t, dir, opts, context, 8, 8)
+		runVAEDecoder(t, dir, opts, 8, 8)
+
+		var sched struct {
+			PredictionType string `json:"prediction_type"`
+		}
+		readJSON(t, filepath.Join(dir, "scheduler", "scheduler_config.json"), &sched)
+		if sched.PredictionType != "v_prediction" {
+			t.Errorf("prediction_type %q", sched.PredictionType)
+		}
+		tok, err := os.ReadFile(filepath.Join(dir, "tokenizer", "special_tokens_map.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var special map[string]any
+		if err := json.Unmarshal(tok, &special); err != nil {
+			t.Fatal(err)
+		}
+		if pad, _ := json.Marshal(special["pad_token"]); !json.Valid(pad) || string(pad) == `"<|endoftext|>"` {
+			t.Errorf("pad token %s, want SD 2's !", pad)
+		}
+	}
+	if Family("tiny-sd2") != FamilySD2 || Family("tiny") != FamilySD1 || Family("nope") != "" {
+		t.Error("Family")
+	}
+	if _, err := Write(context.Background(), filepath.Join(t.TempDir(), "x"), Options{Preset: "tiny", Prediction: "x0"}, nil); err == nil {
+		t.Error("bad prediction accepted")
 	}
 }

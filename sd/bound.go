@@ -1,0 +1,40 @@
+package sd
+
+import "context"
+
+// Pipeline is a model folder bound to the runtime that loads it: the shape
+// the model registry drives (models.Pipeline), which cannot name sd's types
+// because it builds without cgo.
+type Pipeline struct {
+	model *Model
+	rt    *Runtime
+}
+
+// OpenPipeline opens the folder at dir (see Open) for loading on rt later.
+func (rt *Runtime) OpenPipeline(dir string) (*Pipeline, error) {
+	m, err := Open(rt, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{model: m, rt: rt}, nil
+}
+
+// Spec is what the folder's configs say about the model.
+func (p *Pipeline) Spec() Spec { return p.model.Spec }
+
+// Dir is the model folder.
+func (p *Pipeline) Dir() string { return p.model.Dir }
+
+// Load creates the sessions, the VAE encoder's included (edits need it).
+func (p *Pipeline) Load(ctx context.Context) error {
+	return p.model.Load(ctx, p.rt, LoadOptions{})
+}
+
+func (p *Pipeline) Loaded() bool               { return p.model.Loaded() }
+func (p *Pipeline) Validate(req Request) error { return p.model.Validate(req) }
+func (p *Pipeline) Tokens(text string) int     { return p.model.Tokens(text) }
+func (p *Pipeline) Close() error               { return p.model.Close() }
+
+func (p *Pipeline) Generate(ctx context.Context, req Request) (Result, error) {
+	return p.model.Generate(ctx, req)
+}
