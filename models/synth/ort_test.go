@@ -3,11 +3,14 @@
 package synth
 
 import (
+	"path/filepath"
+
+	"github.com/sdgate/sdgate/sd"
+
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -31,39 +34,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// initORT loads <repo>/lib/libonnxruntime.so; it returns "" when ready, or
-// why not.
+// initORT loads the library tests use everywhere (sd.FindLibrary over
+// lib/ and the usual places); it returns "" when ready, or why not.
 func initORT() string {
-	root, err := repoRoot()
+	wd, err := os.Getwd()
 	if err != nil {
 		return err.Error()
 	}
-	lib := filepath.Join(root, "lib", "libonnxruntime.so")
-	if _, err := os.Stat(lib); err != nil {
-		return fmt.Sprintf("ONNX Runtime library missing (%v); run `make deps`", err)
+	lib, err := sd.FindLibrary("", sd.DefaultLibraryDirs("", wd))
+	if err != nil {
+		return fmt.Sprintf("%v; run `make deps`", err)
 	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return fmt.Sprintf("ONNX Runtime init: %v", err)
 	}
 	return ""
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the test directory")
-		}
-		dir = parent
-	}
 }
 
 func needORT(t testing.TB) {
@@ -203,4 +189,22 @@ func seq(n int64, scale float64) []float64 {
 		v[i] = scale * math.Sin(float64(i)*0.37+0.1)
 	}
 	return v
+}
+
+// repoRoot is the folder holding go.mod (../shared sits beside it).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the test directory")
+		}
+		dir = parent
+	}
 }
