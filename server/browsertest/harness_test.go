@@ -229,8 +229,17 @@ func (tb *tab) text(sel string) string {
 	return get(tb, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
-// waitStatus waits until #status leaves its transient states and returns
-// its text and whether the page marks it as an error.
+// clickAndWait empties #status, clicks the element with this id and waits
+// for the page's answer.
+func (tb *tab) clickAndWait(id string) (string, bool) {
+	tb.t.Helper()
+	tb.do(chromedp.Evaluate[chromedp.Void](`{ const s = document.getElementById("status"); s.textContent = ""; s.className = ""; }`),
+		chromedp.Click(chromedp.ID(id)))
+	return tb.waitStatus()
+}
+
+// waitStatus waits until #status shows a message that is not a busy one
+// and returns its text and whether the page marks it as an error.
 func (tb *tab) waitStatus() (string, bool) {
 	tb.t.Helper()
 	type status struct {
@@ -238,7 +247,7 @@ func (tb *tab) waitStatus() (string, bool) {
 		Err  bool   `json:"err"`
 	}
 	st := get(tb, chromedp.Poll[status](`(() => { const s = document.getElementById("status");
-	  return s.textContent && !s.textContent.endsWith("…") ? {text: s.textContent, err: s.className === "err"} : null; })()`,
+	  return s.textContent && s.className !== "busy" ? {text: s.textContent, err: s.className === "err"} : null; })()`,
 		chromedp.WithPollingInterval(50*time.Millisecond)))
 	return st.Text, st.Err
 }

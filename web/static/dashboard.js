@@ -141,7 +141,7 @@ async function load() {
   if ($("since").value) q.set("since", $("since").value);
   if ($("all").checked) q.set("key_id", "*");
   else if ($("keyid").value.trim()) q.set("key_id", $("keyid").value.trim());
-  setStatus("loading…");
+  busy("loading…");
   $("admin").hidden = true;
   try {
     if ($("all").checked) await loadAdmin();
