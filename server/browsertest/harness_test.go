@@ -229,12 +229,12 @@ func (tb *tab) text(sel string) string {
 	return get(tb, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
-// clickAndWait empties #status, clicks the element with this id and waits
-// for the page's answer.
-func (tb *tab) clickAndWait(id string) (string, bool) {
+// clickAndWait empties #status, clicks the first element the CSS selector
+// (or bare id) names and waits for the page's answer.
+func (tb *tab) clickAndWait(sel string) (string, bool) {
 	tb.t.Helper()
 	tb.do(chromedp.Evaluate[chromedp.Void](`{ const s = document.getElementById("status"); s.textContent = ""; s.className = ""; }`),
-		chromedp.Click(chromedp.ID(id)))
+		chromedp.Click(chromedp.CSS(sel)))
 	return tb.waitStatus()
 }
 

@@ -25,7 +25,7 @@ func TestPlaygroundGenerates(t *testing.T) {
 	tb := e.open(t, "/playground")
 	tb.setKey(e.user)
 	tb.fillForm("a lighthouse at dusk", map[string]string{"size": "64x64", "n": "2", "seed": "7", "steps": "2"})
-	if msg, isErr := tb.clickAndWait("go"); isErr || msg != "done" {
+	if msg, isErr := tb.clickAndWait("#go"); isErr || msg != "done" {
 		t.Fatalf("status %q (error %v), want done", msg, isErr)
 	}
 	type shown struct {
@@ -76,7 +76,7 @@ func TestPlaygroundShowsServerErrors(t *testing.T) {
 	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("key").value = ""`))
 	tb.setKey(e.user)
 	tb.fillForm("x", map[string]string{"size": "65x64"})
-	msg, isErr = tb.clickAndWait("go")
+	msg, isErr = tb.clickAndWait("#go")
 	_, body = e.api(t, "POST", "/v1/images/generations", e.user,
 		`{"model":"tiny","prompt":"x","response_format":"b64_json","size":"65x64","n":1}`)
 	if want := errMessage(body); !isErr || msg != want || want == "" {
