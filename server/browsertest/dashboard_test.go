@@ -42,6 +42,10 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 	if images["alice"] != "2" || images["admin"] != "1" {
 		t.Errorf("usage rows by key name -> images: %v, want alice 2 and admin 1", images)
 	}
+	if srv := tb.text("#server"); !strings.Contains(srv, "0 jobs queued") || !strings.Contains(srv, "1 model(s) resident") ||
+		!strings.Contains(srv, "images delivered") {
+		t.Errorf("server line %q lacks the queue depth, resident models or images", srv)
+	}
 	names := map[string]bool{}
 	for _, r := range tb.rowTexts("keys") {
 		names[r[0]] = true

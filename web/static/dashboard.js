@@ -45,7 +45,7 @@ function barChart(days, key, label) {
   const svg = el(SVG, "svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
     "aria-label": label + " per day", class: "chart" });
   svg.append(el(SVG, "text", { x: left, y: 12, "font-size": 12 }, `${label} per day (max ${fmt(max)})`));
-  const bw = (W - left) / Math.max(days.length, 1);
+  const bw = Math.min((W - left) / Math.max(days.length, 1), 40);
   days.forEach((d, i) => {
     const h = max > 0 ? (d[key] / max) * (H - top - bottom) : 0;
     const x = left + i * bw;
@@ -91,6 +91,32 @@ function limitText(l) {
     ["images_per_day", "img/day"], ["image_quota", "quota"]];
   const set = names.filter(([k]) => l && l[k]).map(([k, n]) => `${l[k]} ${n}`);
   return set.length ? set.join(", ") : "unlimited";
+}
+
+// metric sums every sample of one metric in Prometheus text (all labels).
+function metric(text, name) {
+  let sum = 0, found = false;
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/);
+    if (m && m[1] === name) { sum += Number(m[3]); found = true; }
+  }
+  return found ? sum : null;
+}
+
+// loadServer shows the server's state now from /metrics (no key needed):
+// queue depth, resident models and cache outcomes.
+async function loadServer() {
+  const r = await fetch("/metrics");
+  if (!r.ok) { $("server").textContent = ""; return; }
+  const text = await r.text();
+  const parts = [];
+  const add = (name, label) => { const v = metric(text, name); if (v !== null) parts.push(`${fmt(v)} ${label}`); };
+  add("sdgate_queue_depth", "jobs queued");
+  add("sdgate_models_resident", "model(s) resident");
+  add("sdgate_cache_hits_total", "cache hits");
+  add("sdgate_cache_misses_total", "cache misses");
+  add("sdgate_images_generated_total", "images delivered since start");
+  $("server").textContent = parts.length ? "Server now: " + parts.join(" · ") : "";
 }
 
 // keyNames maps key ids to names once an admin has listed the keys.
@@ -144,6 +170,7 @@ async function load() {
   busy("loading…");
   $("admin").hidden = true;
   try {
+    await loadServer();
     if ($("all").checked) await loadAdmin();
     const qs = q.toString();
     const r = await fetch("/v1/usage" + (qs ? "?" + qs : ""), { headers: authHeaders() });
