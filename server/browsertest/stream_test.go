@@ -1,8 +1,14 @@
 package browsertest
 
 import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -57,4 +63,38 @@ func TestSSEReaderSplitsEvents(t *testing.T) {
 	if strings.Join(got, "|") != want {
 		t.Errorf("events\n%q\nwant\n%q", strings.Join(got, "|"), want)
 	}
+}
+
+// Partial images (which this server's pipeline does not send yet) show as a
+// faded preview that each newer partial replaces and the completed image
+// takes the place of; a second image starts its own preview.
+func TestPlaygroundShowsPartialImages(t *testing.T) {
+	e := newEnv(t)
+	tb := e.open(t, "/playground")
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 8, 8)))
+	b64 := base64.StdEncoding.EncodeToString(buf.Bytes())
+	got := get(tb, chromedp.Evaluate[[]string](fmt.Sprintf(`(() => {
+	  const b64 = %q, seen = [];
+	  const shot = () => seen.push([...document.querySelectorAll("#out figure")].map(
+	    (f) => f.className + ":" + f.querySelector("figcaption").firstChild.textContent).join(","));
+	  document.getElementById("out").replaceChildren();
+	  for (const [type, ev] of [
+	    ["image_generation.partial_image", {b64_json: b64, partial_image_index: 0}],
+	    ["image_generation.partial_image", {b64_json: b64, partial_image_index: 1}],
+	    ["image_generation.completed", {b64_json: b64, seed: 5}],
+	    ["image_generation.partial_image", {b64_json: b64, partial_image_index: 0}],
+	    ["image_generation.completed", {b64_json: b64, seed: 6}]]) {
+	    showStreamEvent(type, ev, "image/png");
+	    shot();
+	  }
+	  return seen; })()`, b64)))
+	want := []string{"partial:partial 1", "partial:partial 2", ":seed 5", ":seed 5,partial:partial 1", ":seed 5,:seed 6"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("figures after each event\n%q\nwant\n%q", got, want)
+	}
+	// Data URLs decode asynchronously: wait for both (the tab's deadline
+	// fails the test if they never do).
+	get(tb, chromedp.Poll[bool](`[...document.querySelectorAll("#out img")].filter((i) => i.naturalWidth === 8).length === 2 || null`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(5*time.Second)))
 }

@@ -108,6 +108,23 @@ function formData(body, files) {
   return fd;
 }
 
+// showStreamEvent shows one streamed event (OpenAI's shapes): a partial
+// image replaces the faded preview, a completed one takes its place for
+// good. It says whether the event completed an image.
+function showStreamEvent(type, ev, mime) {
+  const preview = $("out").querySelector("figure.partial");
+  if (type.endsWith(".partial_image")) {
+    const p = figure(ev, mime, `partial ${ev.partial_image_index + 1}`);
+    p.className = "partial";
+    if (preview) preview.replaceWith(p); else $("out").append(p);
+    return false;
+  }
+  if (!type.endsWith(".completed")) return false;
+  const f = figure(ev, mime, "seed " + ev.seed);
+  if (preview) preview.replaceWith(f); else $("out").append(f);
+  return true;
+}
+
 let ctl = null;
 
 // send posts one request and shows what comes back; init is fetch's body
@@ -125,18 +142,7 @@ async function send(kind, body, init) {
       $("out").replaceChildren();
       let done = 0;
       await readEvents(r, (type, ev) => {
-        if (type.endsWith(".partial_image")) {
-          const p = figure(ev, mime(ev.output_format), `partial ${ev.partial_image_index + 1}`);
-          p.className = "partial";
-          const old = $("out").querySelector("figure.partial");
-          if (old) old.replaceWith(p); else $("out").append(p);
-        } else if (type.endsWith(".completed")) {
-          const old = $("out").querySelector("figure.partial");
-          if (old) old.remove();
-          $("out").append(figure(ev, mime(ev.output_format), "seed " + ev.seed));
-          done++;
-          busy(`received ${done} image(s)…`);
-        }
+        if (showStreamEvent(type, ev, mime(ev.output_format))) busy(`received ${++done} image(s)…`);
       });
       setStatus(done ? "done" : "the stream ended without an image", !done);
       return;
