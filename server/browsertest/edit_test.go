@@ -121,4 +121,9 @@ func TestPlaygroundEditsWithPaintedMaskAndVariations(t *testing.T) {
 	if curl := tb.text("#curl"); !strings.Contains(curl, "/v1/images/variations") || !strings.Contains(curl, "-F image=@image.png") {
 		t.Errorf("curl snippet is not the variation:\n%s", curl)
 	}
+	// create_variation takes no prompt argument: the extension goes in extra_body.
+	if py := tb.text("#python"); !strings.Contains(py, "client.images.create_variation(") ||
+		!strings.Contains(py, `extra_body={"prompt": "a red stripe", "seed": 3, "steps": 2}`) {
+		t.Errorf("Python snippet is not the variation with its extensions in extra_body:\n%s", py)
+	}
 }

@@ -2,10 +2,17 @@
 // key stays an environment variable: it is never copied out of the page.
 "use strict";
 
-// SDK_FIELDS are the parameters the OpenAI SDKs name; the rest are sdgate's
-// extensions, which Python passes in extra_body.
-const SDK_FIELDS = new Set(["model", "prompt", "n", "size", "quality", "response_format", "output_format",
-  "output_compression", "background", "moderation", "style", "user", "stream", "partial_images", "input_fidelity"]);
+// SDK_FIELDS are the parameters the OpenAI SDKs name for each endpoint; the
+// rest are sdgate's extensions, which Python must pass in extra_body (its
+// methods take no unknown keyword arguments).
+const COMMON_FIELDS = ["model", "n", "size", "response_format", "user"];
+const SDK_FIELDS = {
+  generations: new Set([...COMMON_FIELDS, "prompt", "quality", "output_format", "output_compression", "background",
+    "moderation", "style", "stream", "partial_images"]),
+  edits: new Set([...COMMON_FIELDS, "prompt", "quality", "output_format", "output_compression", "background",
+    "input_fidelity", "stream", "partial_images"]),
+  variations: new Set(COMMON_FIELDS),
+};
 const METHODS = { generations: "generate", edits: "edit", variations: "createVariation" };
 const PY_METHODS = { generations: "generate", edits: "edit", variations: "create_variation" };
 
@@ -26,8 +33,9 @@ function curlSnippet(kind, body, files) {
 
 function pythonSnippet(kind, body, files) {
   const args = Object.entries(files).map(([f, name]) => `    ${f}=open(${pyLit(name)}, "rb"),`);
-  const extra = Object.entries(body).filter(([k]) => !SDK_FIELDS.has(k));
-  for (const [k, v] of Object.entries(body)) if (SDK_FIELDS.has(k)) args.push(`    ${k}=${pyLit(v)},`);
+  const sdk = SDK_FIELDS[kind];
+  const extra = Object.entries(body).filter(([k]) => !sdk.has(k));
+  for (const [k, v] of Object.entries(body)) if (sdk.has(k)) args.push(`    ${k}=${pyLit(v)},`);
   if (extra.length) args.push(`    extra_body={${extra.map(([k, v]) => `${pyLit(k)}: ${pyLit(v)}`).join(", ")}},`);
   const ext = body.output_format || "png";
   const save = body.stream
@@ -45,8 +53,8 @@ function nodeSnippet(kind, body, files) {
   const save = body.stream
     ? `for await (const ev of result) {\n  if (ev.type.endsWith(".completed")) fs.writeFileSync(\`image-\${ev.seed}.${ext}\`, Buffer.from(ev.b64_json, "base64"));\n}`
     : `result.data.forEach((d, i) => fs.writeFileSync(\`image-\${i}.${ext}\`, Buffer.from(d.b64_json, "base64")));`;
-  const note = Object.keys(body).some((k) => !SDK_FIELDS.has(k))
-    ? "// seed, steps, negative_prompt, guidance_scale, scheduler, strength: sdgate extensions the SDK sends as given.\n" : "";
+  const extensions = Object.keys(body).filter((k) => !SDK_FIELDS[kind].has(k));
+  const note = extensions.length ? `// ${extensions.join(", ")}: sdgate extensions; the SDK sends them as given.\n` : "";
   return `import fs from "node:fs";\nimport OpenAI from "openai";\n\n` +
     `const client = new OpenAI({ baseURL: ${JSON.stringify(location.origin + "/v1")}, apiKey: process.env.SDGATE_KEY });\n` +
     `${note}const result = await client.images.${METHODS[kind]}({\n${args.join("\n")}\n});\n${save}`;
