@@ -1,6 +1,8 @@
 package browsertest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,21 @@ func TestPlaygroundShowsServerErrors(t *testing.T) {
 	}
 	if n := get(tb, chromedp.Evaluate[int](`document.querySelectorAll("#out img").length`)); n != 0 {
 		t.Errorf("%d images shown after an error", n)
+	}
+
+	// Edits: no picture yet, then a file that is no image.
+	tb.do(chromedp.SetValue(chromedp.ID("mode"), "edits"))
+	if msg, isErr := tb.clickAndWait("#go"); !isErr || msg != "Choose an image to edit first." {
+		t.Errorf("edit without a picture: status %q (error %v)", msg, isErr)
+	}
+	notImage := filepath.Join(t.TempDir(), "notes.png")
+	if err := os.WriteFile(notImage, []byte("not a picture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("status").textContent = ""`),
+		chromedp.SetUploadFiles(chromedp.ID("image"), []string{notImage}))
+	if msg, isErr := tb.waitStatus(); !isErr || msg != "That file is not an image the browser can read." {
+		t.Errorf("a file that is no image: status %q (error %v)", msg, isErr)
 	}
 }
 

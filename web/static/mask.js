@@ -9,7 +9,10 @@ const editor = { blob: null, picture: null, mask: document.createElement("canvas
 async function loadEditImage(blob) {
   const img = new Image();
   img.src = URL.createObjectURL(blob);
-  try { await img.decode(); } catch (_) { throw new Error("That file is not an image the browser can read."); }
+  try { await img.decode(); } catch (_) {
+    URL.revokeObjectURL(img.src);
+    throw new Error("That file is not an image the browser can read.");
+  }
   if (editor.picture) URL.revokeObjectURL(editor.picture.src);
   editor.blob = blob;
   editor.picture = img;
