@@ -70,6 +70,9 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 	if len(rows) != 1 || rows[0][5] != "2" {
 		t.Errorf("alice's dashboard rows %v, want her one day with 2 images", rows)
 	}
+	if text := get(tb, chromedp.Evaluate[string](`document.body.innerText`)); strings.Contains(text, e.user) || strings.Contains(text, e.admin) {
+		t.Error("the dashboard shows a key's secret")
+	}
 	if hidden := get(tb, chromedp.Evaluate[bool](`document.getElementById("admin").hidden`)); hidden {
 		t.Error("admin section hidden for the admin")
 	}

@@ -113,9 +113,13 @@ type tab struct {
 	problems  []string // console errors, exceptions, CSP violations
 	httpFails []string // "Failed to load resource" lines: expected in error tests
 	foreign   []string // request URLs off the server's host
+	urls      []string // every request URL
+	keys      []string // keys typed into the page: never in a URL
 	requests  int
 	// expectHTTPFailures allows failed API answers (the error tests).
 	expectHTTPFailures bool
+	// skipChecks: the test examines complaints itself.
+	skipChecks bool
 }
 
 // cspReporter runs before the page's own scripts (DevTools injects it, so
@@ -174,6 +178,7 @@ func (tb *tab) onEvent(ev any) {
 		}
 	case *network.EventRequestWillBeSent:
 		tb.requests++
+		tb.urls = append(tb.urls, ev.Request.URL)
 		u, err := url.Parse(ev.Request.URL)
 		if err != nil || (u.Scheme != "data" && u.Scheme != "blob" && u.Host != tb.host) {
 			tb.foreign = append(tb.foreign, ev.Request.URL)
@@ -182,22 +187,41 @@ func (tb *tab) onEvent(ev any) {
 }
 
 func (tb *tab) checkClean() {
+	if tb.skipChecks {
+		return
+	}
+	for _, c := range tb.complaints() {
+		tb.t.Error(c)
+	}
+}
+
+// complaints lists what the page did that it must not.
+func (tb *tab) complaints() []string {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
+	var out []string
 	for _, p := range tb.problems {
-		tb.t.Errorf("page problem: %s", p)
+		out = append(out, "page problem: "+p)
 	}
 	for _, u := range tb.foreign {
-		tb.t.Errorf("page requested %s, not on the server's host %s", u, tb.host)
+		out = append(out, fmt.Sprintf("page requested %s, not on the server's host %s", u, tb.host))
 	}
 	if !tb.expectHTTPFailures {
 		for _, f := range tb.httpFails {
-			tb.t.Errorf("failed request: %s", f)
+			out = append(out, "failed request: "+f)
+		}
+	}
+	for _, u := range tb.urls {
+		for _, k := range tb.keys {
+			if strings.Contains(u, k) {
+				out = append(out, "the key went into a URL: "+u)
+			}
 		}
 	}
 	if tb.requests == 0 {
-		tb.t.Error("no requests recorded: the network listener is broken")
+		out = append(out, "no requests recorded: the network listener is broken")
 	}
+	return out
 }
 
 func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
@@ -221,6 +245,9 @@ func get[T any](tb *tab, a chromedp.Action[T]) T {
 // pasting a key does; the page stores it and reloads its data.
 func (tb *tab) setKey(key string) {
 	tb.t.Helper()
+	tb.mu.Lock()
+	tb.keys = append(tb.keys, key)
+	tb.mu.Unlock()
 	tb.do(chromedp.SendKeys(chromedp.ID("key"), key+kb.Tab))
 }
 

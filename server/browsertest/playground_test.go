@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -104,22 +105,26 @@ func TestPlaygroundShowsServerErrors(t *testing.T) {
 	}
 }
 
-// The tab's checks can fail: a page that breaks its CSP and asks another
-// host is caught.
+// The tab's checks can fail: a page that breaks its CSP, asks another host
+// and puts the key in a URL is caught.
 func TestHarnessCatchesViolations(t *testing.T) {
 	e := newEnv(t)
 	tb := e.open(t, "/playground")
-	tb.do(chromedp.Evaluate[chromedp.Void](`{ const i = new Image(); i.src = "http://example.invalid/x.png"; document.body.append(i);
-	  const s = document.createElement("div"); s.setAttribute("style", "color:red"); document.body.append(s); }`),
+	tb.skipChecks = true
+	tb.setKey(e.user)
+	tb.do(chromedp.WaitReady(chromedp.CSS(`#model option[value="tiny"]`)),
+		chromedp.Evaluate[chromedp.Void](`{ const i = new Image(); i.src = "http://example.invalid/x.png"; document.body.append(i);
+	  const s = document.createElement("div"); s.setAttribute("style", "color:red"); document.body.append(s);
+	  fetch("/v1/models?api_key=" + sessionStorage.getItem("sdgate-key")); }`),
 		chromedp.Sleep(300*time.Millisecond))
-	tb.mu.Lock()
-	problems := strings.Join(tb.problems, "\n")
-	tb.problems = nil // checked here, not at cleanup
-	tb.foreign = nil
-	tb.mu.Unlock()
-	for _, want := range []string{"CSP violation: img-src blocked http://example.invalid/x.png", "CSP violation: style-src-attr"} {
-		if !strings.Contains(problems, want) {
-			t.Errorf("recorded problems lack %q:\n%s", want, problems)
+	// The CSP stops foreign requests before the network, so feed the
+	// recorder one as Chromium reports it.
+	tb.onEvent(&network.EventRequestWillBeSent{Request: &network.Request{URL: "https://cdn.example.com/lib.js"}})
+	got := strings.Join(tb.complaints(), "\n")
+	for _, want := range []string{"page requested https://cdn.example.com/lib.js, not on the server's host", "CSP violation: img-src blocked http://example.invalid/x.png", "CSP violation: style-src-attr",
+		"the key went into a URL: " + e.url + "/v1/models?api_key=" + e.user} {
+		if !strings.Contains(got, want) {
+			t.Errorf("complaints lack %q:\n%s", want, got)
 		}
 	}
 }
