@@ -19,6 +19,7 @@ async function loadEditImage(blob) {
   for (const c of [$("canvas"), editor.mask]) { c.width = img.naturalWidth; c.height = img.naturalHeight; }
   clearMask();
   $("canvas").hidden = false;
+  $("size").value = `${img.naturalWidth}x${img.naturalHeight}`; // the edit keeps the picture's size
 }
 
 function clearMask() {

@@ -8,7 +8,9 @@ async function loadModels() {
     const r = await fetch("/v1/models", { headers: authHeaders() });
     if (!r.ok) { setStatus(await apiError(r), true); return; }
     const j = await r.json();
+    const prev = $("model").value;
     $("model").replaceChildren(...j.data.map((m) => new Option(m.id, m.id)));
+    if (j.data.some((m) => m.id === prev)) $("model").value = prev;
     updateSnippets();
   } catch (e) { setStatus(String(e), true); }
 }
@@ -97,6 +99,7 @@ async function editImage(blob) {
 
 function showMode() {
   $("editbox").hidden = mode() !== "edits";
+  $("stream").disabled = $("partials").disabled = mode() === "edits"; // sdgate streams generations only
   $("go").textContent = mode() === "edits" ? "Edit" : "Generate";
   updateSnippets();
 }
