@@ -76,6 +76,21 @@ func runNode(t *testing.T, node, modules, key, snippet string, files map[string]
 	return dir
 }
 
+// checkPython fails unless the page's Python snippet parses (the openai
+// package is not on the test machines, so it is not run).
+func checkPython(t *testing.T, snippet string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return
+	}
+	cmd := exec.Command(py, "-c", "import ast, sys; ast.parse(sys.stdin.read())")
+	cmd.Stdin = strings.NewReader(snippet)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("the Python snippet does not parse: %v\n%s\nsnippet:\n%s", err, out, snippet)
+	}
+}
+
 // checkPNGs fails unless each file in dir is a 64x64 PNG.
 func checkPNGs(t *testing.T, dir string, names ...string) {
 	t.Helper()
@@ -95,7 +110,7 @@ func checkPNGs(t *testing.T, dir string, names ...string) {
 
 // The Node code the page shows runs as shown with the official SDK and
 // writes the images: a streamed generation, an edit with the painted mask
-// and a variation.
+// and a variation. The Python code for each parses.
 func TestNodeSnippetsRun(t *testing.T) {
 	e := newEnv(t)
 	node, modules := nodeSDK(t)
@@ -110,6 +125,7 @@ func TestNodeSnippetsRun(t *testing.T) {
 	tb.do(chromedp.Click(chromedp.ID("stream")))
 	dir := runNode(t, node, modules, e.user, tb.text("#node"), map[string][]byte{})
 	checkPNGs(t, dir, "image-21.png", "image-22.png")
+	checkPython(t, tb.text("#python"))
 
 	tb.do(chromedp.Click(chromedp.ID("stream")), chromedp.SetValue(chromedp.ID("mode"), "edits"),
 		chromedp.SetValue(chromedp.ID("n"), "1"),
@@ -126,8 +142,10 @@ func TestNodeSnippetsRun(t *testing.T) {
 	}
 	dir = runNode(t, node, modules, e.user, snippet, map[string][]byte{"image.png": picture, "mask.png": mask})
 	checkPNGs(t, dir, "image-0.png")
+	checkPython(t, tb.text("#python"))
 
 	tb.do(chromedp.Evaluate[chromedp.Void](`showSnippets("variations", variationBody(), { image: "image.png" })`))
 	dir = runNode(t, node, modules, e.user, tb.text("#node"), map[string][]byte{"image.png": picture})
 	checkPNGs(t, dir, "image-0.png")
+	checkPython(t, tb.text("#python"))
 }
