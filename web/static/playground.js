@@ -93,7 +93,7 @@ function figure(d, mime, caption) {
 async function editImage(blob) {
   $("mode").value = "edits";
   showMode();
-  try { await loadEditImage(blob); setStatus("Paint the part to change, then Generate."); } catch (e) { setStatus(e.message, true); }
+  try { await loadEditImage(blob); setStatus("Paint the part to change, then press Edit."); } catch (e) { setStatus(e.message, true); }
   $("editbox").scrollIntoView();
 }
 
@@ -133,8 +133,10 @@ let ctl = null;
 // send posts one request and shows what comes back; init is fetch's body
 // and headers. Streamed answers show each event as it arrives.
 async function send(kind, body, init) {
+  if (ctl) return; // a request runs; Cancel stops it first
   ctl = new AbortController();
   $("cancel").disabled = false;
+  $("go").disabled = true; // one request at a time: Cancel stops it
   busy(kind === "generations" ? "generating…" : kind === "edits" ? "editing…" : "making variations…");
   try {
     const r = await fetch("/v1/images/" + kind, { method: "POST", signal: ctl.signal, ...init,
@@ -154,7 +156,7 @@ async function send(kind, body, init) {
     $("out").replaceChildren(...j.data.map((d) => figure(d, mime(j.output_format), "seed " + d.seed)));
     setStatus("done");
   } catch (e) { setStatus(e.name === "AbortError" ? "cancelled" : e.message || String(e), true); }
-  finally { $("cancel").disabled = true; ctl = null; }
+  finally { $("cancel").disabled = true; $("go").disabled = false; ctl = null; }
 }
 
 async function runVariation(blob) {
