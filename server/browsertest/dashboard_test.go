@@ -1,11 +1,14 @@
 package browsertest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sdgate/sdgate/auth"
 )
 
 // rowTexts is the cell texts of each body row of a table.
@@ -78,5 +81,38 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 	}
 	if hidden := get(own, chromedp.Evaluate[bool](`document.getElementById("admin").hidden`)); !hidden {
 		t.Error("admin section shown to a plain key")
+	}
+}
+
+// A key with limits sees them and what is left after its images.
+func TestDashboardShowsLimitsLeft(t *testing.T) {
+	e := newEnv(t)
+	// Limits are token buckets: 2 images a minute refill one per 30s, so
+	// after 2 images at most one is back while the test runs.
+	bob, _, err := e.gate.CreateKey(context.Background(), auth.KeySpec{Name: "bob",
+		Limits: auth.Limits{RequestsPerMinute: 60, ImagesPerMinute: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, b := e.api(t, "POST", "/v1/images/generations", bob, `{"model":"tiny","prompt":"x","n":2,"steps":2,"response_format":"b64_json"}`); st != 200 {
+		t.Fatalf("generate: %d %v", st, b)
+	}
+	tb := e.open(t, "/dashboard")
+	tb.setKey(bob)
+	if msg, isErr := tb.waitStatus(); isErr {
+		t.Fatalf("dashboard: %s", msg)
+	}
+	limits := map[string]string{}
+	for _, r := range get(tb, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#limtab tr")].map(
+	  (tr) => [...tr.cells].map((c) => c.textContent))`)) {
+		limits[r[0]] = r[1]
+	}
+	left := limits["x-ratelimit-remaining-images"]
+	if limits["x-ratelimit-limit-images"] != "2" || (left != "0" && left != "1") ||
+		limits["x-ratelimit-limit-requests"] != "60" || limits["x-ratelimit-remaining-requests"] == "" {
+		t.Errorf("limits shown %v, want 2 images a minute with at most 1 left, and 60 requests", limits)
+	}
+	if hidden := get(tb, chromedp.Evaluate[bool](`document.getElementById("limits").hidden`)); hidden {
+		t.Error("the limits section is hidden")
 	}
 }

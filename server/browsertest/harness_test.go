@@ -35,6 +35,7 @@ import (
 type env struct {
 	url, host   string
 	admin, user string
+	gate        *auth.Gate
 }
 
 func newEnv(t *testing.T) *env {
@@ -65,7 +66,7 @@ func newEnv(t *testing.T) *env {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); s.Close() })
 	u, _ := url.Parse(ts.URL)
-	return &env{url: ts.URL, host: u.Host, admin: admin, user: user}
+	return &env{url: ts.URL, host: u.Host, admin: admin, user: user, gate: gate}
 }
 
 // api calls the server directly (not through the page) and returns the
