@@ -17,8 +17,9 @@ func TestPlaygroundCancelStopsTheJob(t *testing.T) {
 	e := newEnv(t)
 	tb := e.open(t, "/playground")
 	tb.setKey(e.user)
-	// 4 images x 150 steps: about half a minute of CPU here (one takes ~8s).
-	tb.fillForm("a long night", map[string]string{"n": "4", "steps": "150"})
+	// 10 images x 150 steps: over a minute of CPU here (one takes ~8s), so
+	// even a much faster machine is still at it when Cancel is pressed.
+	tb.fillForm("a long night", map[string]string{"n": "10", "steps": "150"})
 	tb.do(chromedp.Click(chromedp.ID("go")),
 		chromedp.WaitEnabled(chromedp.ID("cancel")),
 		chromedp.Sleep(300*time.Millisecond),
@@ -40,8 +41,8 @@ func TestPlaygroundCancelStopsTheJob(t *testing.T) {
 		} else if line != "" {
 			t.Fatalf("the generation ended as %s, want 499", line)
 		}
-		if time.Since(cancelled) > 5*time.Second {
-			t.Fatal("the server still runs the generation 5s after cancel")
+		if time.Since(cancelled) > 15*time.Second {
+			t.Fatal("the server still runs the generation 15s after cancel")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -49,7 +50,7 @@ func TestPlaygroundCancelStopsTheJob(t *testing.T) {
 	if st, b := e.api(t, "POST", "/v1/images/generations", e.user, `{"model":"tiny","prompt":"x","steps":2,"response_format":"b64_json"}`); st != 200 {
 		t.Fatalf("next generation: %d %v", st, b)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("the next 2-step generation took %v: the cancelled job still held the worker", took)
 	} else {
 		t.Logf("the next 2-step generation took %v", took)
