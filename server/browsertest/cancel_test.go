@@ -17,8 +17,10 @@ func TestPlaygroundCancelStopsTheJob(t *testing.T) {
 	e := newEnv(t)
 	tb := e.open(t, "/playground")
 	tb.setKey(e.user)
-	// 10 images x 150 steps: over a minute of CPU here (one takes ~8s), so
-	// even a much faster machine is still at it when Cancel is pressed.
+	// 10 images x 150 steps (the most the API takes): one such image took
+	// ~8s (model load included) on the 2-core test box, so the job outlasts
+	// the bounds below many times over, and a fast machine is still at it
+	// when Cancel is pressed.
 	tb.fillForm("a long night", map[string]string{"n": "10", "steps": "150"})
 	tb.do(chromedp.Click(chromedp.ID("go")),
 		chromedp.WaitEnabled(chromedp.ID("cancel")),
