@@ -82,3 +82,8 @@ run: build
 
 clean:
 	rm -rf bin lib
+
+# Refreshes docs/playground.png and docs/dashboard.png in headless Chromium.
+.PHONY: screenshots
+screenshots: deps
+	$(GO) test -count=1 -run TestScreenshots ./server/browsertest -args -screenshots $(CURDIR)/docs

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,9 @@ func TestHandlerServesPagesWithCSP(t *testing.T) {
 		{"/dashboard.html", "text/html", `<script src="/web/dashboard.js">`},
 		{"/dashboard.js", "javascript", "/v1/usage"},
 		{"/style.css", "text/css", "body"},
+		{"/sse.js", "javascript", "readEvents"},
+		{"/mask.js", "javascript", "destination-out"},
+		{"/snippets.js", "javascript", "extra_body"},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
@@ -39,6 +43,9 @@ func TestHandlerServesPagesWithCSP(t *testing.T) {
 	}
 }
 
+// scripts are every script the pages load.
+var scripts = []string{"/common.js", "/playground.js", "/dashboard.js", "/sse.js", "/mask.js", "/snippets.js"}
+
 // The pages must obey their own CSP: no inline <script> bodies, no style
 // attributes or <style> elements, no inline event handlers, and the key never
 // goes into a URL.
@@ -57,15 +64,27 @@ func TestPagesHaveNoInlineCode(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), `<script src="/web/common.js">`) {
 			t.Errorf("%s does not load common.js", path)
 		}
+		for _, m := range regexp.MustCompile(`<script src="(/web/[a-z]+\.js)">`).FindAllStringSubmatch(rec.Body.String(), -1) {
+			if !slices.Contains(scripts, strings.TrimPrefix(m[1], "/web")) {
+				t.Errorf("%s loads %s, which this test does not check", path, m[1])
+			}
+		}
 	}
-	for _, path := range []string{"/common.js", "/playground.js", "/dashboard.js"} {
+	inURL := regexp.MustCompile(`[?&][a-z_]*key=`)
+	for _, path := range scripts {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		body := rec.Body.String()
-		for _, bad := range []string{"innerHTML", "eval(", "localStorage", "key="} {
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", path, rec.Code)
+		}
+		for _, bad := range []string{"innerHTML", "outerHTML", "eval(", "new Function", "localStorage", "document.write"} {
 			if strings.Contains(body, bad) {
 				t.Errorf("%s contains %q", path, bad)
 			}
+		}
+		if m := inURL.FindString(body); m != "" {
+			t.Errorf("%s puts a key in a URL: %q", path, m)
 		}
 	}
 }

@@ -38,3 +38,9 @@ function setStatus(msg, err) {
   s.textContent = msg;
   s.className = err ? "err" : "";
 }
+
+// busy shows msg with a spinner while a request runs.
+function busy(msg) {
+  setStatus(msg);
+  $("status").className = "busy";
+}

@@ -45,7 +45,7 @@ function barChart(days, key, label) {
   const svg = el(SVG, "svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
     "aria-label": label + " per day", class: "chart" });
   svg.append(el(SVG, "text", { x: left, y: 12, "font-size": 12 }, `${label} per day (max ${fmt(max)})`));
-  const bw = (W - left) / Math.max(days.length, 1);
+  const bw = Math.min((W - left) / Math.max(days.length, 1), 40);
   days.forEach((d, i) => {
     const h = max > 0 ? (d[key] / max) * (H - top - bottom) : 0;
     const x = left + i * bw;
@@ -73,11 +73,87 @@ function showLimits(headers) {
   $("limits").hidden = rows.length === 0;
 }
 
+// fillTable replaces the body of table id with one row per item; cells
+// gives an item's cell texts.
+function fillTable(id, items, cells) {
+  $(id).tBodies[0].replaceChildren(...items.map((it) => {
+    const tr = el(null, "tr");
+    for (const c of cells(it)) tr.append(el(null, "td", {}, c));
+    return tr;
+  }));
+}
+
+const day = (unix) => (unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—");
+
+// limitText lists a key's non-zero limits (0 means unlimited).
+function limitText(l) {
+  const names = [["requests_per_minute", "req/min"], ["images_per_minute", "img/min"],
+    ["images_per_day", "img/day"], ["image_quota", "quota"]];
+  const set = names.filter(([k]) => l && l[k]).map(([k, n]) => `${l[k]} ${n}`);
+  return set.length ? set.join(", ") : "unlimited";
+}
+
+// metric sums every sample of one metric in Prometheus text (all labels).
+function metric(text, name) {
+  let sum = 0, found = false;
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/);
+    if (m && m[1] === name) { sum += Number(m[3]); found = true; }
+  }
+  return found ? sum : null;
+}
+
+// loadServer shows the server's state now from /metrics (no key needed):
+// queue depth, resident models and cache outcomes.
+async function loadServer() {
+  const r = await fetch("/metrics");
+  if (!r.ok) { $("server").textContent = ""; return; }
+  const text = await r.text();
+  const parts = [];
+  const add = (name, label) => { const v = metric(text, name); if (v !== null) parts.push(`${fmt(v)} ${label}`); };
+  add("sdgate_queue_depth", "jobs queued");
+  add("sdgate_models_resident", "model(s) resident");
+  add("sdgate_cache_hits_total", "cache hits");
+  add("sdgate_cache_misses_total", "cache misses");
+  add("sdgate_images_generated_total", "images delivered since start");
+  $("server").textContent = parts.length ? "Server now: " + parts.join(" · ") : "";
+}
+
+// keyNames maps key ids to names once an admin has listed the keys.
+let keyNames = new Map();
+
+// loadAdmin shows every key and every model folder; both need an admin key,
+// so the page asks only when "All keys" is ticked.
+async function loadAdmin() {
+  const [kr, mr] = await Promise.all([
+    fetch("/v1/admin/keys", { headers: authHeaders() }),
+    fetch("/v1/admin/models", { headers: authHeaders() }),
+  ]);
+  if (!kr.ok) throw new Error(await apiError(kr));
+  const keys = (await kr.json()).data || [];
+  keyNames = new Map(keys.map((k) => [k.id, k.name]));
+  fillTable("keys", keys, (k) => [k.name, k.id, k.redacted_value, k.admin ? "yes" : "", day(k.created_at),
+    day(k.last_used_at), day(k.expires_at), limitText(k.limits), k.revoked ? "revoked" : "active"]);
+  if (mr.ok) {
+    const j = await mr.json();
+    fillTable("models", j.data || [], (m) => [m.id, m.loaded ? "loaded" : "not loaded",
+      `${m.native_width}x${m.native_height}`, String(m.default_steps), m.scheduler,
+      m.can_encode ? "yes" : "no", (m.aliases || []).join(", ")]);
+    const broken = (j.broken || []).map((b) => `${b.id}: ${b.error}`);
+    $("broken").textContent = broken.length ? "Broken folders: " + broken.join("; ") : "";
+  } else {
+    fillTable("models", [], () => []);
+    $("broken").textContent = await apiError(mr);
+  }
+  $("admin").hidden = false;
+}
+
 function showTable(rows) {
   const tb = $("days").tBodies[0];
   tb.replaceChildren(...rows.map((r) => {
     const tr = el(null, "tr");
-    tr.append(el(null, "td", {}, r.date), el(null, "td", {}, r.key_id));
+    const name = keyNames.get(r.key_id);
+    tr.append(el(null, "td", {}, r.date), el(null, "td", {}, name ? `${name} (${r.key_id})` : r.key_id));
     for (const k of ["requests", "failed", "cached", "images", "pixels", "steps", "gpu_seconds"]) {
       tr.append(el(null, "td", { class: "num" }, fmt(r[k] || 0)));
     }
@@ -91,8 +167,11 @@ async function load() {
   if ($("since").value) q.set("since", $("since").value);
   if ($("all").checked) q.set("key_id", "*");
   else if ($("keyid").value.trim()) q.set("key_id", $("keyid").value.trim());
-  setStatus("loading…");
+  busy("loading…");
+  $("admin").hidden = true;
   try {
+    await loadServer();
+    if ($("all").checked) await loadAdmin();
     const qs = q.toString();
     const r = await fetch("/v1/usage" + (qs ? "?" + qs : ""), { headers: authHeaders() });
     showLimits(r.headers);
