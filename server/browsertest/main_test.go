@@ -71,7 +71,7 @@ func registry(t *testing.T) *models.Registry {
 		if _, s.modelErr = synth.Write(context.Background(), filepath.Join(s.dir, "tiny"), synth.Options{Preset: "tiny"}, nil); s.modelErr != nil {
 			return
 		}
-		s.reg, s.modelErr = models.NewRegistry(models.RegistryOptions{Runtime: s.rt, Dir: s.dir, QueueSize: 8,
+		s.reg, s.modelErr = models.NewRegistry(models.RegistryOptions{Open: models.OpenWith(s.rt.OpenPipeline), Dir: s.dir, QueueSize: 8,
 			KeepAlive: -1, DefaultAliases: server.AliasNames()})
 	})
 	if shared.modelErr != nil {
