@@ -199,16 +199,45 @@ func (g *Gate) CountKeys(ctx context.Context) (int, error) {
 // the caller's own key; another key id, or AllKeys, needs an admin caller.
 // Without auth (nil caller) every key's usage is readable.
 func (g *Gate) Usage(ctx context.Context, caller *Key, keyID string, since time.Time) ([]DayUsage, error) {
+	id, err := usageScope(caller, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return g.store.UsageByDay(ctx, id, since)
+}
+
+// UsageByModel is Usage split by model too.
+func (g *Gate) UsageByModel(ctx context.Context, caller *Key, keyID string, since time.Time) ([]DayUsage, error) {
+	id, err := usageScope(caller, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return g.store.UsageByModel(ctx, id, since)
+}
+
+// RecentUsage is the newest limit usage records Usage's rules let caller read.
+func (g *Gate) RecentUsage(ctx context.Context, caller *Key, keyID string, limit int) ([]UsageRecord, error) {
+	id, err := usageScope(caller, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return g.store.RecentUsage(ctx, id, limit)
+}
+
+// usageScope is the key id whose usage caller may read for keyID ("" =
+// every key's).
+func usageScope(caller *Key, keyID string) (string, error) {
 	switch {
 	case caller == nil && (keyID == "" || keyID == AllKeys):
-		keyID = ""
+		return "", nil
 	case caller == nil:
+		return keyID, nil
 	case keyID == "" || keyID == caller.ID:
-		keyID = caller.ID
+		return caller.ID, nil
 	case !caller.Admin:
-		return nil, ErrNotAdmin
+		return "", ErrNotAdmin
 	case keyID == AllKeys:
-		keyID = ""
+		return "", nil
 	}
-	return g.store.UsageByDay(ctx, keyID, since)
+	return keyID, nil
 }

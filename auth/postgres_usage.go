@@ -91,26 +91,36 @@ func (s *PostgresStore) UsageTotals(ctx context.Context, keyID, day string) (tod
 }
 
 func (s *PostgresStore) UsageByDay(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT day, key_id, COUNT(*),
+	return s.usageSums(ctx, keyID, since, false)
+}
+
+func (s *PostgresStore) UsageByModel(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error) {
+	return s.usageSums(ctx, keyID, since, true)
+}
+
+func (s *PostgresStore) usageSums(ctx context.Context, keyID string, since time.Time, byModel bool) ([]DayUsage, error) {
+	model := "''"
+	if byModel {
+		model = "model"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT day, key_id, `+model+`, COUNT(*),
 		SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(CASE WHEN cached THEN 1 ELSE 0 END),
 		SUM(images), SUM(pixels)::BIGINT, SUM(steps), SUM(gpu_seconds)
 		FROM usage WHERE at >= $1 AND ($2 = '' OR key_id = $2)
-		GROUP BY day, key_id ORDER BY day, key_id`, millis(since), keyID)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, millis(since), keyID)
 	if err != nil {
 		return nil, fmt.Errorf("usage by day: %w", err)
 	}
 	defer rows.Close()
-	var out []DayUsage
-	for rows.Next() {
-		var u DayUsage
-		if err := rows.Scan(&u.Day, &u.KeyID, &u.Requests, &u.Failed, &u.Cached,
-			&u.Images, &u.Pixels, &u.Steps, &u.GPUSeconds); err != nil {
-			return nil, fmt.Errorf("usage by day: %w", err)
-		}
-		out = append(out, u)
+	return scanDayUsage(rows)
+}
+
+func (s *PostgresStore) RecentUsage(ctx context.Context, keyID string, limit int) ([]UsageRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+recentColumns+`
+		FROM usage WHERE ($1 = '' OR key_id = $1) ORDER BY at DESC, id DESC LIMIT $2`, keyID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent usage: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("usage by day: %w", err)
-	}
-	return out, nil
+	defer rows.Close()
+	return scanRecentUsage(rows)
 }

@@ -31,6 +31,12 @@ type Store interface {
 	// UsageByDay sums the records at or after since per UTC day and key,
 	// ordered by day then key id; keyID "" means every key.
 	UsageByDay(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error)
+	// UsageByModel is UsageByDay split by model too (DayUsage.Model set),
+	// ordered by day, key id, model.
+	UsageByModel(ctx context.Context, keyID string, since time.Time) ([]DayUsage, error)
+	// RecentUsage returns keyID's newest records ("" every key's), newest
+	// first, at most limit.
+	RecentUsage(ctx context.Context, keyID string, limit int) ([]UsageRecord, error)
 
 	Close() error
 }
@@ -59,6 +65,7 @@ type UsageRecord struct {
 type DayUsage struct {
 	Day        string // "2006-01-02", UTC
 	KeyID      string
+	Model      string // set by UsageByModel only
 	Requests   int64
 	Failed     int64 // requests answered with a status >= 400
 	Cached     int64 // requests answered from the cache

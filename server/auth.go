@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,11 +77,12 @@ func classifyAuth(err error) *httpError {
 	return nil
 }
 
-// usage is GET /v1/usage[?key_id=ID|*][&since=2026-11-01]: usage by day of
-// the caller's key; admin keys may name any key or "*" for all.
+// usage is GET /v1/usage[?key_id=ID|*][&since=2026-11-01][&group_by=model]:
+// usage by day of the caller's key (and by model); admin keys may name any
+// key or "*" for all.
 func (s *Server) usage(c *gin.Context) error {
-	if s.opts.Gate == nil {
-		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "Usage is not recorded: this server runs without API keys."}
+	if err := s.usageRecorded(); err != nil {
+		return err
 	}
 	since := s.opts.Now().UTC().AddDate(0, 0, -30)
 	if v := c.Query("since"); v != "" {
@@ -90,16 +92,31 @@ func (s *Server) usage(c *gin.Context) error {
 		}
 		since = t
 	}
-	days, err := s.opts.Gate.Usage(c.Request.Context(), callerKey(c), c.Query("key_id"), since)
+	byDay := s.opts.Gate.Usage
+	switch g := c.Query("group_by"); g {
+	case "":
+	case "model":
+		byDay = s.opts.Gate.UsageByModel
+	default:
+		return &compat.Error{Param: "group_by", Code: compat.CodeInvalidValue, Message: fmt.Sprintf("Invalid 'group_by': %q. Supported values are: 'model'.", g)}
+	}
+	days, err := byDay(c.Request.Context(), callerKey(c), c.Query("key_id"), since)
 	if err != nil {
 		return err
 	}
 	out := make([]usageDay, len(days))
 	for i, d := range days {
-		out[i] = usageDay{Object: "usage.day", Date: d.Day, KeyID: d.KeyID, Requests: d.Requests, Failed: d.Failed,
+		out[i] = usageDay{Object: "usage.day", Date: d.Day, KeyID: d.KeyID, Model: d.Model, Requests: d.Requests, Failed: d.Failed,
 			Cached: d.Cached, Images: d.Images, Pixels: d.Pixels, Steps: d.Steps, GPUSeconds: d.GPUSeconds}
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	return nil
+}
+
+func (s *Server) usageRecorded() error {
+	if s.opts.Gate == nil {
+		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, message: "Usage is not recorded: this server runs without API keys."}
+	}
 	return nil
 }
 
@@ -107,12 +124,60 @@ type usageDay struct {
 	Object     string  `json:"object"`
 	Date       string  `json:"date"`
 	KeyID      string  `json:"key_id"`
+	Model      string  `json:"model,omitempty"`
 	Requests   int64   `json:"requests"`
 	Failed     int64   `json:"failed"`
 	Cached     int64   `json:"cached"`
 	Images     int64   `json:"images"`
 	Pixels     int64   `json:"pixels"`
 	Steps      int64   `json:"steps"`
+	GPUSeconds float64 `json:"gpu_seconds"`
+}
+
+// maxRecentRequests bounds GET /v1/usage/requests?limit=.
+const maxRecentRequests = 500
+
+// recentUsage is GET /v1/usage/requests[?key_id=ID|*][&limit=50]: the
+// newest usage records, by the same access rules as /v1/usage.
+func (s *Server) recentUsage(c *gin.Context) error {
+	if err := s.usageRecorded(); err != nil {
+		return err
+	}
+	limit := 50
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRecentRequests {
+			return &compat.Error{Param: "limit", Code: compat.CodeInvalidValue, Message: fmt.Sprintf("Invalid 'limit': %q. Expected an integer between 1 and %d.", v, maxRecentRequests)}
+		}
+		limit = n
+	}
+	recs, err := s.opts.Gate.RecentUsage(c.Request.Context(), callerKey(c), c.Query("key_id"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]usageRequest, len(recs))
+	for i, r := range recs {
+		out[i] = usageRequest{Object: "usage.request", ID: r.RequestID, KeyID: r.KeyID, CreatedAt: r.At.Unix(), Model: r.Model,
+			Endpoint: r.Endpoint, Status: r.Status, Cached: r.Cached, Images: r.Images, Pixels: r.Pixels, Steps: r.Steps,
+			DurationMS: r.Duration.Milliseconds(), GPUSeconds: r.GPUSeconds}
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	return nil
+}
+
+type usageRequest struct {
+	Object     string  `json:"object"`
+	ID         string  `json:"id"` // the request id (X-Request-Id)
+	KeyID      string  `json:"key_id"`
+	CreatedAt  int64   `json:"created_at"`
+	Model      string  `json:"model"`
+	Endpoint   string  `json:"endpoint"`
+	Status     int     `json:"status"`
+	Cached     bool    `json:"cached"`
+	Images     int     `json:"images"`
+	Pixels     int64   `json:"pixels"`
+	Steps      int     `json:"steps"`
+	DurationMS int64   `json:"duration_ms"`
 	GPUSeconds float64 `json:"gpu_seconds"`
 }
 

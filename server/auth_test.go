@@ -265,3 +265,44 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// The dashboard's views: usage by model and the newest requests, under the
+// same access rules as /v1/usage, with bad parameters named.
+func TestUsageByModelAndRecentRequests(t *testing.T) {
+	ts, gate, admin := authServer(t)
+	user, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{user, admin} {
+		if a := call(t, ts, "POST", "/v1/images/generations", key, genBody); a.status != 200 {
+			t.Fatalf("generate: %d %v", a.status, a.body)
+		}
+	}
+	by := call(t, ts, "GET", "/v1/usage?group_by=model", user, "")
+	rows, _ := by.body["data"].([]any)
+	if by.status != 200 || len(rows) != 1 || rows[0].(map[string]any)["model"] == "" || rows[0].(map[string]any)["model"] == nil {
+		t.Fatalf("usage by model: %d %v", by.status, by.body)
+	}
+	mine := call(t, ts, "GET", "/v1/usage/requests", user, "")
+	reqs, _ := mine.body["data"].([]any)
+	if mine.status != 200 || len(reqs) != 1 {
+		t.Fatalf("own requests: %d %v", mine.status, mine.body)
+	}
+	r := reqs[0].(map[string]any)
+	if r["object"] != "usage.request" || r["status"] != 200.0 || r["cached"] != false || r["images"] != 2.0 || r["id"] == "" {
+		t.Errorf("request row %v", r)
+	}
+	if all := call(t, ts, "GET", "/v1/usage/requests?key_id=*&limit=1", admin, ""); all.status != 200 || len(all.body["data"].([]any)) != 1 {
+		t.Errorf("admin, all keys, limit 1: %d %v", all.status, all.body)
+	}
+	if a := call(t, ts, "GET", "/v1/usage/requests?key_id=*", user, ""); a.status != 403 {
+		t.Errorf("a plain key read every key's requests: %d", a.status)
+	}
+	for q, param := range map[string]string{"/v1/usage/requests?limit=0": "limit", "/v1/usage/requests?limit=501": "limit", "/v1/usage?group_by=size": "group_by"} {
+		a := call(t, ts, "GET", q, admin, "")
+		if e, _ := a.body["error"].(map[string]any); a.status != 400 || e["param"] != param {
+			t.Errorf("%s: %d %v, want 400 param %s", q, a.status, a.body, param)
+		}
+	}
+}

@@ -17,7 +17,8 @@ import (
 //	POST /v1/images/variations      OpenAI: variations of an image (multipart)
 //	GET  /v1/models                 OpenAI: local models and aliases
 //	GET  /v1/models/:model          OpenAI: one of them
-//	GET  /v1/usage                  the caller's usage by day (admins: any key's)
+//	GET  /v1/usage                  the caller's usage by day (admins: any key's); ?group_by=model
+//	GET  /v1/usage/requests         the caller's newest requests: model, cache outcome, timing
 //	GET  /v1/admin/keys             admin: list API keys (never their secrets)
 //	POST /v1/admin/keys             admin: create a key (its secret is shown once)
 //	DELETE /v1/admin/keys/:id       admin: revoke a key
@@ -70,6 +71,7 @@ func (s *Server) routes() (*gin.Engine, error) {
 	api.GET("/models", s.handle(s.listModels))
 	api.GET("/models/:model", s.handle(s.getModel))
 	api.GET("/usage", s.handle(s.usage))
+	api.GET("/usage/requests", s.handle(s.recentUsage))
 	api.GET("/admin/keys", s.handle(s.listKeys))
 	api.POST("/admin/keys", s.handle(s.createKey))
 	api.DELETE("/admin/keys/:id", s.handle(s.revokeKey))

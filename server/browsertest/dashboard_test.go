@@ -40,7 +40,10 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 	}
 	images := map[string]string{}
 	for _, r := range tb.rowTexts("days") {
-		images[strings.Fields(r[1])[0]] = r[5]
+		images[strings.Fields(r[1])[0]] = r[6]
+		if r[2] != "tiny" {
+			t.Errorf("usage row %v: model %q, want tiny", r, r[2])
+		}
 	}
 	if images["alice"] != "2" || images["admin"] != "1" {
 		t.Errorf("usage rows by key name -> images: %v, want alice 2 and admin 1", images)
@@ -60,6 +63,17 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 	if len(models) != 1 || models[0][0] != "tiny" || models[0][1] != "loaded" || models[0][2] != "64x64" {
 		t.Errorf("models table %v, want tiny, loaded, 64x64", models)
 	}
+	// Recent requests: one per generation, newest first, with model,
+	// endpoint, status, cache outcome and images.
+	recent := tb.rowTexts("recent")
+	if len(recent) != 2 || recent[0][1] != "admin" || recent[1][1] != "alice" {
+		t.Errorf("recent requests %v, want admin's then alice's", recent)
+	}
+	for _, r := range recent {
+		if len(r) != 9 || r[2] != "tiny" || r[3] != "generations" || r[4] != "200" || r[5] != "miss" || !strings.HasSuffix(r[7], " ms") {
+			t.Errorf("recent request row %v", r)
+		}
+	}
 	if bars := get(tb, chromedp.Evaluate[int](`document.querySelectorAll("#charts svg rect").length`)); bars < 4 {
 		t.Errorf("%d chart bars, want one per metric at least", bars)
 	}
@@ -70,7 +84,7 @@ func TestDashboardShowsUsageKeysAndModels(t *testing.T) {
 		t.Fatalf("user dashboard: %s", msg)
 	}
 	rows := own.rowTexts("days")
-	if len(rows) != 1 || rows[0][5] != "2" {
+	if len(rows) != 1 || rows[0][6] != "2" {
 		t.Errorf("alice's dashboard rows %v, want her one day with 2 images", rows)
 	}
 	if text := get(tb, chromedp.Evaluate[string](`document.body.innerText`)); strings.Contains(text, e.user) || strings.Contains(text, e.admin) {

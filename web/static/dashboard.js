@@ -1,4 +1,5 @@
-// Usage per day from GET /v1/usage with the key from common.js.
+// Usage per day and model from GET /v1/usage?group_by=model and the newest
+// requests from GET /v1/usage/requests, with the key from common.js.
 //
 // Charts are plain SVG built here rather than a charting library: a few bar
 // charts do not justify vendoring (and keeping patched) a dependency, and DOM
@@ -106,7 +107,7 @@ function metric(text, name) {
 // loadServer shows the server's state now from /metrics (no key needed):
 // queue depth, resident models and cache outcomes.
 async function loadServer() {
-  const r = await fetch("/metrics");
+  const r = await fetch("/metrics", { headers: authHeaders() });
   if (!r.ok) { $("server").textContent = ""; return; }
   const text = await r.text();
   const parts = [];
@@ -153,12 +154,21 @@ function showTable(rows) {
   tb.replaceChildren(...rows.map((r) => {
     const tr = el(null, "tr");
     const name = keyNames.get(r.key_id);
-    tr.append(el(null, "td", {}, r.date), el(null, "td", {}, name ? `${name} (${r.key_id})` : r.key_id));
+    tr.append(el(null, "td", {}, r.date), el(null, "td", {}, name ? `${name} (${r.key_id})` : r.key_id),
+      el(null, "td", {}, r.model || "—"));
     for (const k of ["requests", "failed", "cached", "images", "pixels", "steps", "gpu_seconds"]) {
       tr.append(el(null, "td", { class: "num" }, fmt(r[k] || 0)));
     }
     return tr;
   }));
+}
+
+// showRecent lists the newest requests: when, key, model, endpoint, status,
+// cache outcome, images and timing.
+function showRecent(reqs) {
+  fillTable("recent", reqs, (q) => [day(q.created_at), keyNames.get(q.key_id) || q.key_id, q.model || "—",
+    q.endpoint, String(q.status), q.cached ? "hit" : "miss", String(q.images),
+    `${q.duration_ms} ms`, fmt(q.gpu_seconds || 0)]);
 }
 
 async function load() {
@@ -173,11 +183,15 @@ async function load() {
     await loadServer();
     if ($("all").checked) await loadAdmin();
     const qs = q.toString();
-    const r = await fetch("/v1/usage" + (qs ? "?" + qs : ""), { headers: authHeaders() });
+    const rr = await fetch("/v1/usage/requests" + (qs ? "?" + qs : ""), { headers: authHeaders() });
+    if (rr.ok) showRecent((await rr.json()).data || []);
+    q.set("group_by", "model");
+    const r = await fetch("/v1/usage?" + q.toString(), { headers: authHeaders() });
     showLimits(r.headers);
     if (!r.ok) { setStatus(await apiError(r), true); return; }
     const j = await r.json();
-    const rows = (j.data || []).slice().sort((a, b) => a.date.localeCompare(b.date) || a.key_id.localeCompare(b.key_id));
+    const rows = (j.data || []).slice().sort((a, b) => a.date.localeCompare(b.date) || a.key_id.localeCompare(b.key_id) ||
+      (a.model || "").localeCompare(b.model || ""));
     const days = byDay(rows);
     $("charts").replaceChildren(...METRICS.map(([k, label]) => barChart(days, k, label)));
     showTable(rows);
