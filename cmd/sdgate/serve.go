@@ -47,6 +47,7 @@ type serveFlags struct {
 	promptCache  bool
 	cacheRedis   string
 	cacheTTL     time.Duration
+	urlStore     string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -74,6 +75,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
+	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -236,10 +238,15 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer closeCache()
+	imageStore, closeImages, err := openURLStore(ctx, "--url-store", f.urlStore, f.imageTTL)
+	if err != nil {
+		return err
+	}
+	defer closeImages()
 	dev, _ := rt.Device()
 	srv, err := server.New(reg, server.Options{
 		PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger,
-		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg,
+		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg, ImageStore: imageStore,
 		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(),
 	})
 	if err != nil {

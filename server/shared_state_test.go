@@ -1,0 +1,70 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/internal/testsvc"
+	"github.com/sdgate/sdgate/urlstore"
+)
+
+// Tests of the state gateways share through Redis: URL images here.
+
+func newRedisImageStore(t *testing.T, addr string) *urlstore.Redis {
+	t.Helper()
+	r, err := urlstore.NewRedis(urlstore.RedisOptions{Addr: addr, TTL: time.Hour, DialTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// A URL minted by one gateway is served by another that shares the store.
+func TestImageURLServedByAnotherGateway(t *testing.T) {
+	addr := testsvc.StartRedis(t)
+	a := startServer(t, newFakeGenerator(), func(o *Options) { o.ImageStore = newRedisImageStore(t, addr) })
+	b := startServer(t, newFakeGenerator(), func(o *Options) { o.ImageStore = newRedisImageStore(t, addr) })
+	r := postJSON(t, a.Client(), a.URL, `{"prompt":"x","response_format":"url","size":"256x256","n":2}`)
+	var resp compat.ImagesResponse
+	if err := json.Unmarshal(r.body, &resp); err != nil || r.status != 200 || len(resp.Data) != 2 {
+		t.Fatalf("status %d body %s", r.status, r.body)
+	}
+	for i, d := range resp.Data {
+		name := d.URL[strings.LastIndex(d.URL, "/")+1:]
+		img := do(t, b.Client(), "GET", b.URL+imageFilesPath+name, "", "")
+		if img.status != 200 || img.header.Get("Content-Type") != "image/png" || !strings.HasPrefix(string(img.body), "\x89PNG") {
+			t.Fatalf("image %d through the other gateway: %d %q", i, img.status, img.header.Get("Content-Type"))
+		}
+		if cc := img.header.Get("Cache-Control"); cc != "private, max-age=3599" && cc != "private, max-age=3600" {
+			t.Errorf("Cache-Control %q", cc)
+		}
+	}
+	if got := do(t, b.Client(), "GET", b.URL+imageFilesPath+"0123456789abcdef0123456789abcdef.png", "", ""); got.status != 404 {
+		t.Errorf("unknown image: %d, want 404", got.status)
+	}
+}
+
+// A store that cannot answer is a 503 the client may retry, never a URL
+// that leads nowhere; base64 responses do not need it.
+func TestImageStoreDownIs503(t *testing.T) {
+	store := newRedisImageStore(t, "127.0.0.1:1")
+	gen := newFakeGenerator()
+	ts := startServer(t, gen, func(o *Options) { o.ImageStore = store })
+	r := postJSON(t, ts.Client(), ts.URL, `{"prompt":"x","response_format":"url","size":"256x256"}`)
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("url response with the store down: %d (Retry-After %q), want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
+	}
+	if e := envelope(t, r); deref(e.Code) != "image_store_unavailable" {
+		t.Errorf("code %q", deref(e.Code))
+	}
+	if got := do(t, ts.Client(), "GET", ts.URL+imageFilesPath+"0123456789abcdef0123456789abcdef.png", "", ""); got.status != 503 {
+		t.Errorf("GET with the store down: %d, want 503", got.status)
+	}
+	if r := postJSON(t, ts.Client(), ts.URL, `{"prompt":"x","response_format":"b64_json","size":"256x256"}`); r.status != 200 {
+		t.Errorf("b64 response with the store down: %d", r.status)
+	}
+}
