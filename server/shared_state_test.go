@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/internal/testsvc"
 	"github.com/sdgate/sdgate/urlstore"
@@ -66,5 +70,70 @@ func TestImageStoreDownIs503(t *testing.T) {
 	}
 	if r := postJSON(t, ts.Client(), ts.URL, `{"prompt":"x","response_format":"b64_json","size":"256x256"}`); r.status != 200 {
 		t.Errorf("b64 response with the store down: %d", r.status)
+	}
+}
+
+// gatewayPair is two servers over one key store whose rate limits live in
+// the Redis at addr, each with its own limiter; it returns the servers and
+// a key limited to rpm requests per minute.
+func gatewayPair(t *testing.T, addr string, rpm int, failClosed bool) (a, b *httptest.Server, secret string) {
+	t.Helper()
+	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	secret, _, err = auth.CreateKey(context.Background(), store, auth.KeySpec{Name: "k", Limits: auth.Limits{RequestsPerMinute: rpm}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers [2]*httptest.Server
+	for i := range servers {
+		l, err := auth.NewRedisRateLimiter(auth.RedisLimiterOptions{Addr: addr, Timeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		gate, err := auth.New(store, auth.Options{RateLimiter: l, RateLimitFailClosed: failClosed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = startServer(t, newFakeGenerator(), func(o *Options) { o.Gate = gate })
+	}
+	return servers[0], servers[1], secret
+}
+
+// Requests through two gateways draw on one allowance, and each answer's
+// x-ratelimit-* headers count the other gateway's requests too.
+func TestRateLimitSharedByGateways(t *testing.T) {
+	addr := testsvc.StartRedis(t)
+	a, b, key := gatewayPair(t, addr, 4, false)
+	body := `{"prompt":"x","size":"256x256","response_format":"b64_json"}`
+	for i, ts := range []*httptest.Server{a, b, a, b} {
+		r := call(t, ts, "POST", "/v1/images/generations", key, body)
+		if r.status != 200 {
+			t.Fatalf("request %d: %d", i+1, r.status)
+		}
+		if got, want := r.header.Get(auth.HeaderRemainingRequests), strconv.Itoa(3-i); got != want {
+			t.Errorf("request %d: remaining %q, want %q", i+1, got, want)
+		}
+	}
+	r := call(t, b, "POST", "/v1/images/generations", key, body)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || r.header.Get(auth.HeaderRemainingRequests) != "0" {
+		t.Errorf("5th request: %d, Retry-After %q, remaining %q; want 429 with both", r.status,
+			r.header.Get("Retry-After"), r.header.Get(auth.HeaderRemainingRequests))
+	}
+}
+
+// Failing closed, a gateway whose Redis is down admits nothing: 503 with
+// a code that names the cause, and Retry-After.
+func TestRateLimiterDownFailsClosed(t *testing.T) {
+	a, _, key := gatewayPair(t, "127.0.0.1:1", 4, true)
+	r := call(t, a, "POST", "/v1/images/generations", key, `{"prompt":"x","size":"256x256","response_format":"b64_json"}`)
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q, want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
+	}
+	if e, _ := r.body["error"].(map[string]any); e == nil || e["code"] != "rate_limiter_unavailable" {
+		t.Errorf("body %v", r.body)
 	}
 }

@@ -48,6 +48,8 @@ type serveFlags struct {
 	cacheRedis   string
 	cacheTTL     time.Duration
 	urlStore     string
+	rateRedis    string
+	rateClosed   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -75,6 +77,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
+	fs.StringVar(&f.rateRedis, "rate-limit-redis", "", "share per-minute rate limits between gateways in Redis: redis://host:6379/0 (default: per process)")
+	fs.BoolVar(&f.rateClosed, "rate-limit-fail-closed", false, "answer 503 while the rate-limit Redis is down (default: limit per process meanwhile)")
 	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
 }
 
@@ -95,13 +99,18 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // openGate opens the key store in the data dir. Without any usable key,
 // serve refuses to start unless --no-auth says so.
-func openGate(ctx context.Context, f serveFlags, getenv env) (*auth.Gate, func(), error) {
-	store, err := auth.OpenDataDir(ctx, f.dataDir)
+func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger) (*auth.Gate, func(), error) {
+	limiter, closeLimiter, err := openRateLimiter(ctx, "--rate-limit-redis", f.rateRedis)
 	if err != nil {
 		return nil, nil, err
 	}
-	closeStore := func() { store.Close() }
-	gate, err := auth.New(store, auth.Options{})
+	store, err := auth.OpenDataDir(ctx, f.dataDir)
+	if err != nil {
+		closeLimiter()
+		return nil, nil, err
+	}
+	closeStore := func() { store.Close(); closeLimiter() }
+	gate, err := auth.New(store, auth.Options{RateLimiter: limiter, RateLimitFailClosed: f.rateClosed, Logger: logger})
 	if err != nil {
 		closeStore()
 		return nil, nil, err
@@ -228,7 +237,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer reg.Close(context.Background())
-	gate, closeGate, err := openGate(ctx, f, getenv)
+	gate, closeGate, err := openGate(ctx, f, getenv, logger)
 	if err != nil {
 		return err
 	}

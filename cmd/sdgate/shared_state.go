@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/server"
 	"github.com/sdgate/sdgate/urlstore"
 )
@@ -33,4 +34,23 @@ func openURLStore(ctx context.Context, flag, url string, ttl time.Duration) (ser
 		return nil, nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	return r, func() { r.Close() }, nil
+}
+
+// openRateLimiter opens the shared per-minute rate limiter: "" keeps the
+// Gate's in-process buckets (nil), a redis:// URL shares them.
+func openRateLimiter(ctx context.Context, flag, url string) (auth.RateLimiter, func(), error) {
+	if url == "" {
+		return nil, func() {}, nil
+	}
+	l, err := auth.NewRedisRateLimiter(auth.RedisLimiterOptions{URL: url})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := l.Ping(ctx); err != nil {
+		l.Close()
+		return nil, nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return l, func() { l.Close() }, nil
 }
