@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/internal/testsvc"
 	"github.com/sdgate/sdgate/urlstore"
@@ -135,5 +136,63 @@ func TestRateLimiterDownFailsClosed(t *testing.T) {
 	}
 	if e, _ := r.body["error"].(map[string]any); e == nil || e["code"] != "rate_limiter_unavailable" {
 		t.Errorf("body %v", r.body)
+	}
+}
+
+// newRedisCache is a result cache on its own connection to the Redis at
+// addr: one gateway's.
+func newRedisCache(t *testing.T, addr string) *cache.Cache {
+	t.Helper()
+	r, err := cache.NewRedis(cache.RedisOptions{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	c, err := cache.New(r, cache.Options{RemotePoll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Identical requests in flight on two gateways that share Redis run one
+// job: the second waits for the first's result and is answered from it.
+func TestCoalescingAcrossGateways(t *testing.T) {
+	addr := testsvc.StartRedis(t)
+	genA, genB := newFakeGenerator(), newFakeGenerator()
+	genA.setDelay(400 * time.Millisecond)
+	genB.setDelay(400 * time.Millisecond)
+	a := startServer(t, genA, func(o *Options) { o.Cache = newRedisCache(t, addr) })
+	b := startServer(t, genB, func(o *Options) { o.Cache = newRedisCache(t, addr) })
+	body := `{"prompt":"one job","size":"256x256","seed":42,"response_format":"b64_json"}`
+	answers := make(chan rawResponse, 2)
+	go func() { answers <- postJSON(t, a.Client(), a.URL, body) }()
+	time.Sleep(100 * time.Millisecond) // a leads
+	go func() { answers <- postJSON(t, b.Client(), b.URL, body) }()
+	var got []rawResponse
+	for range 2 {
+		got = append(got, <-answers)
+	}
+	if calls := genA.calls.Load() + genB.calls.Load(); calls != 1 {
+		t.Errorf("%d generations across the gateways, want 1", calls)
+	}
+	var caches []string
+	var images []string
+	for _, r := range got {
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		var resp compat.ImagesResponse
+		if err := json.Unmarshal(r.body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		caches = append(caches, r.header.Get("X-Cache"))
+		images = append(images, resp.Data[0].B64JSON)
+	}
+	if images[0] != images[1] || images[0] == "" {
+		t.Error("the gateways answered different images")
+	}
+	if !(caches[0] == "MISS" && caches[1] == "HIT" || caches[0] == "HIT" && caches[1] == "MISS") {
+		t.Errorf("X-Cache %v, want one MISS and one HIT", caches)
 	}
 }
