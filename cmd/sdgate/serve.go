@@ -49,6 +49,7 @@ type serveFlags struct {
 	cacheTTL     time.Duration
 	urlStore     string
 	rateRedis    string
+	postgres     string
 	rateClosed   bool
 }
 
@@ -77,6 +78,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
+	fs.StringVar(&f.postgres, "postgres", "", "keys, quotas and usage in PostgreSQL, shared by gateways, instead of --data: postgres://user@host/db")
 	fs.StringVar(&f.rateRedis, "rate-limit-redis", "", "share per-minute rate limits between gateways in Redis: redis://host:6379/0 (default: per process)")
 	fs.BoolVar(&f.rateClosed, "rate-limit-fail-closed", false, "answer 503 while the rate-limit Redis is down (default: limit per process meanwhile)")
 	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
@@ -104,7 +106,7 @@ func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := auth.OpenDataDir(ctx, f.dataDir)
+	store, err := openKeyStore(ctx, f.dataDir, f.postgres)
 	if err != nil {
 		closeLimiter()
 		return nil, nil, err
@@ -126,8 +128,12 @@ func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger
 	}
 	if n == 0 && !f.noAuth {
 		closeStore()
-		return nil, nil, fmt.Errorf("no API key is configured: create one with `sdgate keys create --name NAME --data %s` "+
-			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", f.dataDir)
+		where := "--data " + f.dataDir
+		if f.postgres != "" {
+			where = "--postgres DSN"
+		}
+		return nil, nil, fmt.Errorf("no API key is configured: create one with `sdgate keys create --name NAME %s` "+
+			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", where)
 	}
 	return gate, closeStore, nil
 }

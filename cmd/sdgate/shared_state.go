@@ -54,3 +54,16 @@ func openRateLimiter(ctx context.Context, flag, url string) (auth.RateLimiter, f
 	}
 	return l, func() { l.Close() }, nil
 }
+
+// openKeyStore opens the key store: PostgreSQL when dsn is given (shared by
+// gateways; quotas are then reserved in it), else SQLite in dataDir.
+func openKeyStore(ctx context.Context, dataDir, dsn string) (auth.Store, error) {
+	if dsn == "" {
+		return auth.OpenDataDir(ctx, dataDir)
+	}
+	s, err := auth.OpenPostgres(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("--postgres: %w", err)
+	}
+	return s, nil
+}
