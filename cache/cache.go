@@ -77,6 +77,9 @@ func New(store Store, opts Options) (*Cache, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrBadOptions)
 	}
+	if opts.ClaimTTL < 0 || opts.ClaimTTL > 0 && opts.ClaimTTL < 3*time.Millisecond {
+		return nil, fmt.Errorf("%w: claim TTL %v: want 3ms or more", ErrBadOptions, opts.ClaimTTL)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

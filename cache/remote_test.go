@@ -202,3 +202,20 @@ func TestRedisClaimTokens(t *testing.T) {
 		t.Error("claim still held after its holder released it")
 	}
 }
+
+func TestNewRejectsTinyClaimTTL(t *testing.T) {
+	for _, ttl := range []time.Duration{-time.Second, time.Nanosecond, 2 * time.Millisecond} {
+		if _, err := New(newMemoryMust(t), Options{ClaimTTL: ttl}); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("ClaimTTL %v: err %v, want ErrBadOptions", ttl, err)
+		}
+	}
+}
+
+func newMemoryMust(t *testing.T) *Memory {
+	t.Helper()
+	m, err := NewMemory(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

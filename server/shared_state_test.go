@@ -195,4 +195,9 @@ func TestCoalescingAcrossGateways(t *testing.T) {
 	if !(caches[0] == "MISS" && caches[1] == "HIT" || caches[0] == "HIT" && caches[1] == "MISS") {
 		t.Errorf("X-Cache %v, want one MISS and one HIT", caches)
 	}
+	metrics := string(do(t, a.Client(), "GET", a.URL+"/metrics", "", "").body) +
+		string(do(t, b.Client(), "GET", b.URL+"/metrics", "", "").body)
+	if n := strings.Count(metrics, "\nsdgate_cache_remote_coalesced_total 1\n"); n != 1 {
+		t.Errorf("%d gateways report one remote-coalesced computation, want 1", n)
+	}
 }
