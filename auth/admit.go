@@ -96,7 +96,8 @@ func (g *Gate) Admit(ctx context.Context, key *Key, model string, images int) (*
 	} else if err := st.checkQuota(now, images); err != nil {
 		return nil, err
 	}
-	if err := st.checkRate(now, images); err != nil {
+	headers, err := g.spendRate(ctx, st, key, now, images)
+	if err != nil {
 		if reservation != "" {
 			if rerr := g.reserver.ReleaseQuota(context.WithoutCancel(ctx), reservation); rerr != nil {
 				return nil, errors.Join(err, rerr)
@@ -104,21 +105,26 @@ func (g *Gate) Admit(ctx context.Context, key *Key, model string, images int) (*
 		}
 		return nil, err
 	}
-	st.requests.take(now, 1)
-	st.images.take(now, images)
 	if g.reserver == nil {
 		st.reserved += int64(images)
 	}
-	a.Headers = st.headers(now)
+	a.Headers = headers
 	a.state, a.keyID, a.at, a.reservation = st, key.ID, now, reservation
 	return a, nil
 }
 
 // RateHeaders are key's rate-limit values now, for responses that end
 // before Admit (or without one). Nothing is spent.
-func (g *Gate) RateHeaders(key *Key) RateHeaders {
+func (g *Gate) RateHeaders(ctx context.Context, key *Key) RateHeaders {
 	if key == nil {
 		return RateHeaders{}
+	}
+	if g.limiter != nil {
+		h, err := g.limiter.Peek(ctx, key.ID, key.Limits)
+		if err == nil {
+			return h
+		}
+		g.limiterFailed(ctx, "peek", err) // the headers are advice: show the local view
 	}
 	st := g.state(key)
 	st.mu.Lock()

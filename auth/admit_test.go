@@ -86,7 +86,7 @@ func TestImagesPerMinute(t *testing.T) {
 		})
 	}
 	// Refused requests spent nothing: 98 requests and 2 images are left.
-	h := g.RateHeaders(k)
+	h := g.RateHeaders(context.Background(), k)
 	if h.RemainingRequests != 98 || h.RemainingImages != 2 {
 		t.Errorf("after refusals: %+v, want 98 requests and 2 images left", h)
 	}
@@ -189,7 +189,7 @@ func TestTotalQuota(t *testing.T) {
 	if !errors.As(err, &qe) || qe.Quota != QuotaTotal || !qe.ResetAt.IsZero() || qe.Used != 3 {
 		t.Fatalf("err = %v, want total QuotaError with 3 used and no reset", err)
 	}
-	if h := g.RateHeaders(k); h.RemainingRequests != 10 {
+	if h := g.RateHeaders(context.Background(), k); h.RemainingRequests != 10 {
 		t.Errorf("quota refusal spent a request: %+v", h)
 	}
 	finish(t, admit(t, g, k, 1), 1)
@@ -228,7 +228,7 @@ func TestAdmitModels(t *testing.T) {
 			}
 		})
 	}
-	if h := g.RateHeaders(k); h.RemainingRequests != 2 {
+	if h := g.RateHeaders(context.Background(), k); h.RemainingRequests != 2 {
 		t.Errorf("a refused model spent a request: %d left, want 2", h.RemainingRequests)
 	}
 }

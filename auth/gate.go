@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +21,15 @@ type Options struct {
 	// KeyCacheTTL: how long a key found in the store is trusted without
 	// asking again; 0 means DefaultKeyCacheTTL, negative turns the cache off.
 	KeyCacheTTL time.Duration
+	// RateLimiter shares the per-minute limits between gateways (a
+	// RedisRateLimiter); nil keeps them in this process.
+	RateLimiter RateLimiter
+	// RateLimitFailClosed: when the RateLimiter cannot answer, refuse the
+	// request (ErrRateLimiterUnavailable, a 503) instead of the default,
+	// which falls back to this process's own buckets and logs it.
+	RateLimitFailClosed bool
+	// Logger receives the rate limiter's failures (default: discard).
+	Logger *slog.Logger
 }
 
 // Gate authenticates requests, admits them against the key's limits and
@@ -26,6 +37,10 @@ type Options struct {
 type Gate struct {
 	store    Store
 	reserver QuotaReserver // store's, when it holds quota itself; nil means in-process counters
+	limiter  RateLimiter   // shared per-minute limits; nil means in-process buckets
+	failShut bool          // refuse when limiter fails, rather than fall back
+	log      *slog.Logger
+	lastLog  atomic.Int64 // unix ns of the last limiter failure logged
 	now      func() time.Time
 	cache    *keyCache
 
@@ -50,8 +65,12 @@ func New(store Store, opts Options) (*Gate, error) {
 		ttl = DefaultKeyCacheTTL
 	}
 	reserver, _ := store.(QuotaReserver)
-	return &Gate{store: store, reserver: reserver, now: now, cache: newKeyCache(ttl),
-		states: map[string]*keyState{}, static: map[string]*Key{}}, nil
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gate{store: store, reserver: reserver, limiter: opts.RateLimiter, failShut: opts.RateLimitFailClosed,
+		log: log, now: now, cache: newKeyCache(ttl), states: map[string]*keyState{}, static: map[string]*Key{}}, nil
 }
 
 // Authenticate finds the key a request presents, in an Authorization: Bearer

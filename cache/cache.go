@@ -25,6 +25,16 @@ type Options struct {
 	PromptCaching bool
 	// Logger receives store errors (default: discard).
 	Logger *slog.Logger
+
+	// Coalescing across instances, when the store is a FlightLock (Redis):
+	// identical requests on different gateways run once.
+	// LocalFlightsOnly turns it off; ClaimTTL (default 15s, renewed while
+	// the leader computes), RemoteWait (default 2m: a follower's longest
+	// wait before computing itself) and RemotePoll (default 100ms) tune it.
+	LocalFlightsOnly bool
+	ClaimTTL         time.Duration
+	RemoteWait       time.Duration
+	RemotePoll       time.Duration
 }
 
 // ComputeFunc produces an entry on a miss. Its ctx is detached from any one
@@ -35,15 +45,17 @@ type ComputeFunc func(ctx context.Context) (Entry, error)
 // the store, identical requests in flight run once, errors are never
 // stored. A nil *Cache is valid and caches nothing.
 type Cache struct {
-	store Store
-	opts  Options
-	log   *slog.Logger
+	store  Store
+	opts   Options
+	log    *slog.Logger
+	remote *remote // nil: flights are per process
 
 	mu      sync.Mutex
 	flights map[Key]*flight
 
 	hits, misses, coalesced, bypassed atomic.Int64
 	failures, abandoned, storeErrors  atomic.Int64
+	remoteWaits, remoteCoalesced      atomic.Int64
 	saved                             atomic.Int64 // nanoseconds
 	lastStoreLog                      atomic.Int64 // unix ns of the last store error logged
 }
@@ -57,6 +69,7 @@ type flight struct {
 	entry     Entry
 	err       error
 	fromStore bool // the flight found the entry stored and computed nothing
+	remote    bool // another instance computed it while this flight waited
 }
 
 // New puts a cache with opts in front of store.
@@ -64,11 +77,14 @@ func New(store Store, opts Options) (*Cache, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrBadOptions)
 	}
+	if opts.ClaimTTL < 0 || opts.ClaimTTL > 0 && opts.ClaimTTL < 3*time.Millisecond {
+		return nil, fmt.Errorf("%w: claim TTL %v: want 3ms or more", ErrBadOptions, opts.ClaimTTL)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, opts: opts, log: log, flights: map[Key]*flight{}}, nil
+	return &Cache{store: store, opts: opts, log: log, remote: opts.remote(store), flights: map[Key]*flight{}}, nil
 }
 
 // Cacheable reports whether a request with p is looked up and stored: one
@@ -112,6 +128,10 @@ func (c *Cache) Do(ctx context.Context, p Params, compute ComputeFunc) (Entry, O
 			return Entry{}, Miss, f.err
 		}
 		return Entry{}, Coalesced, f.err
+	case f.remote:
+		c.coalesced.Add(1)
+		c.saved.Add(int64(f.entry.Elapsed))
+		return f.entry, Coalesced, nil
 	case f.fromStore:
 		c.hit(f.entry)
 		return f.entry, Hit, nil
@@ -168,9 +188,22 @@ func (c *Cache) run(ctx context.Context, key Key, p Params, f *flight, compute C
 	// Look again: a flight that finished between the caller's lookup and
 	// its join has stored the entry by now (flights store before they
 	// unlist themselves).
+	release := func() {}
 	if e, ok := c.get(ctx, key); ok {
 		f.entry, f.fromStore = e, true
-	} else {
+	} else if c.remote != nil {
+		e, found, rel, err := c.lead(ctx, key)
+		switch {
+		case err != nil:
+			f.err = err
+		case found:
+			f.entry, f.fromStore, f.remote = e, true, true
+			c.remoteCoalesced.Add(1)
+		default:
+			release = rel
+		}
+	}
+	if !f.fromStore && f.err == nil {
 		c.misses.Add(1)
 		f.entry, f.err = safeCompute(ctx, compute)
 		if f.err != nil {
@@ -186,6 +219,7 @@ func (c *Cache) run(ctx context.Context, key Key, p Params, f *flight, compute C
 			}
 		}
 	}
+	release() // after the entry is stored: followers see it or the claim, never neither
 	c.mu.Lock()
 	if c.flights[key] == f {
 		delete(c.flights, key)
@@ -252,6 +286,10 @@ type Stats struct {
 	Failures    int64 // computations that returned an error (not stored)
 	Abandoned   int64 // callers whose context ended while waiting
 	StoreErrors int64 // store reads and writes that failed
+	// RemoteWaits counts flights that waited on another instance's
+	// claim; RemoteCoalesced those that got its entry (also in Coalesced
+	// for each caller).
+	RemoteWaits, RemoteCoalesced int64
 	// Saved adds up Entry.Elapsed over hits and coalesced callers: the
 	// compute time the cache spared.
 	Saved time.Duration
@@ -273,8 +311,11 @@ func (c *Cache) Stats() Stats {
 		Failures:    c.failures.Load(),
 		Abandoned:   c.abandoned.Load(),
 		StoreErrors: c.storeErrors.Load(),
-		Saved:       time.Duration(c.saved.Load()),
-		Store:       c.store.Stats(),
+		RemoteWaits: c.remoteWaits.Load(),
+
+		RemoteCoalesced: c.remoteCoalesced.Load(),
+		Saved:           time.Duration(c.saved.Load()),
+		Store:           c.store.Stats(),
 	}
 	c.mu.Lock()
 	s.InFlight = len(c.flights)

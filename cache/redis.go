@@ -52,9 +52,8 @@ type RedisOptions struct {
 // Redis is a Store on a Redis server, shared by every sdgate instance that
 // points at it: entries computed by one instance are hits on the others.
 // Values are the compact binary encoding of an Entry under
-// Prefix + hex(key). Identical requests on different instances at the same
-// moment may each compute (coalescing is per process); the second write
-// replaces the first with the same bytes.
+// Prefix + hex(key). It is a FlightLock too (redislock.go), so identical
+// requests on different instances at the same moment compute once.
 type Redis struct {
 	client   *redis.Client
 	prefix   string

@@ -4,54 +4,21 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/sdgate/sdgate/internal/testsvc"
 )
 
-// startRedis runs a throwaway redis-server on a free loopback port for the
-// test and returns its address. It skips when redis-server is not
-// installed (scripts/ci-deps.sh installs it in CI).
-func startRedis(tb testing.TB) string {
-	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Skip("redis-server not on PATH: skipping the Redis store tests (apt-get install redis-server, or run scripts/ci-deps.sh)")
-	}
-	for attempt := range 3 {
-		addr := freeLoopbackAddr(tb)
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-			"--dir", tb.TempDir(), "--loglevel", "warning")
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		if waitRedis(addr, exited) {
-			tb.Cleanup(func() {
-				if err := cmd.Process.Kill(); err != nil {
-					tb.Errorf("stop redis-server: %v", err)
-				}
-				<-exited
-			})
-			return addr
-		}
-		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			tb.Logf("stop redis-server: %v", err)
-		}
-		<-exited
-		tb.Logf("redis-server attempt %d on %s did not come up", attempt+1, addr)
-	}
-	tb.Fatal("redis-server did not start")
-	return ""
-}
+// startRedis runs a throwaway redis-server for the test (skipping when it
+// is not installed; scripts/ci-deps.sh installs it in CI).
+func startRedis(tb testing.TB) string { return testsvc.StartRedis(tb) }
 
+// freeLoopbackAddr is a loopback address nothing listens on.
 func freeLoopbackAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,31 +27,6 @@ func freeLoopbackAddr(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// waitRedis reports whether the server at addr answers PING within 5s.
-func waitRedis(addr string, exited <-chan error) bool {
-	r, err := NewRedis(RedisOptions{Addr: addr, DialTimeout: 100 * time.Millisecond})
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := r.Ping(ctx)
-		cancel()
-		if err == nil {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
 }
 
 func newTestRedis(t *testing.T, opts RedisOptions) *Redis {

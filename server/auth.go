@@ -28,7 +28,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(keyContextKey, key)
-	s.opts.Gate.RateHeaders(key).Apply(c.Header)
+	s.opts.Gate.RateHeaders(c.Request.Context(), key).Apply(c.Header)
 	c.Next()
 }
 
@@ -65,6 +65,9 @@ func classifyAuth(err error) *httpError {
 		return e
 	case errors.As(err, &qe):
 		return &httpError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota", noRetry: true, message: qe.Error()}
+	case errors.Is(err, auth.ErrRateLimiterUnavailable):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "rate_limiter_unavailable",
+			retry: true, retryAfter: time.Second, message: "The rate limiter is unavailable, so no request can be admitted. Please retry."}
 	case errors.Is(err, auth.ErrNotAdmin):
 		return &httpError{status: http.StatusForbidden, typ: compat.TypeInvalidRequest, code: "insufficient_permissions", message: err.Error()}
 	case errors.Is(err, auth.ErrKeyNotFound):

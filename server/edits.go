@@ -115,7 +115,7 @@ func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGen
 	if err != nil {
 		return err
 	}
-	payloads := s.deliver(c.Request, job.Plan, out.images)
+	payloads := out.payloads
 	textTokens := s.textTokens(req, out.result)
 	c.JSON(http.StatusOK, ToImagesResponse(job.Plan, out.result, payloads, s.opts.Now(), textTokens))
 	return nil

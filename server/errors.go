@@ -123,6 +123,9 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 	case errors.Is(err, models.ErrClosed):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is shutting down. Please retry."}
+	case errors.Is(err, errImageStore):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "image_store_unavailable",
+			retry: true, retryAfter: s.opts.RetryAfter, message: "The image store is unavailable. Please retry, or ask for response_format=b64_json."}
 	case errors.Is(err, spec.ErrOutOfMemory):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "out_of_memory", noRetry: true,
 			message: "The GPU ran out of memory for this request. Ask for a smaller size or fewer images."}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -13,17 +15,24 @@ import (
 
 const imageFilesPath = "/v1/files/images/"
 
+// errImageStore: the image store could not answer (a shared store that is
+// down); the client gets 503 and may retry.
+var errImageStore = errors.New("image store unavailable")
+
 // getImageFile serves a stored response_format=url image until it expires.
 func (s *Server) getImageFile(c *gin.Context) error {
-	img, ok := s.store.get(c.Param("name"))
+	img, ok, err := s.store.Get(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		return fmt.Errorf("%w: %w", errImageStore, err)
+	}
 	if !ok {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, code: "file_not_found",
 			message: "No such image: it never existed or its URL has expired."}
 	}
-	left := img.expires.Sub(s.opts.Now())
+	left := img.Expires.Sub(s.opts.Now())
 	c.Header("Cache-Control", "private, max-age="+strconv.Itoa(int(math.Max(0, left.Seconds()))))
 	c.Header("X-Content-Type-Options", "nosniff")
-	c.Data(http.StatusOK, img.contentType, img.data)
+	c.Data(http.StatusOK, img.ContentType, img.Data)
 	return nil
 }
 

@@ -44,7 +44,7 @@ func (s *Server) createImage(c *gin.Context) error {
 		return err
 	}
 	res := out.result
-	payloads := s.deliver(c.Request, plan, out.images)
+	payloads := out.payloads
 	textTokens := s.textTokens(req, res)
 	if plan.Stream {
 		return s.streamImages(c, plan, res, payloads, textTokens)

@@ -22,6 +22,8 @@ func (m *metrics) registerSources(c *cache.Cache, modelStats func() models.Stats
 				func() float64 { s := c.Stats(); return float64(s.Hits + s.Coalesced) }),
 			counter("sdgate_cache_misses_total", "Cacheable requests the GPU had to compute.",
 				func() float64 { return float64(c.Stats().Misses) }),
+			counter("sdgate_cache_remote_coalesced_total", "Computations another instance sharing the cache ran for this one.",
+				func() float64 { return float64(c.Stats().RemoteCoalesced) }),
 			counter("sdgate_cache_bypassed_total", "Requests not cacheable (no seed, prompt caching off).",
 				func() float64 { return float64(c.Stats().Bypassed) }),
 			counter("sdgate_cache_evictions_total", "Entries evicted to stay within the byte bound.",

@@ -31,15 +31,28 @@ type imageJob struct {
 // produced is what the client gets: the encoded images and, for the
 // response body, their seeds and the prompt that conditioned them.
 type produced struct {
-	images  [][]byte
-	result  spec.Result // Images carry seeds only; Prompt is the revised prompt
-	outcome cache.Outcome
+	images   [][]byte
+	payloads []imagePayload // images as delivered: URLs or base64
+	result   spec.Result    // Images carry seeds only; Prompt is the revised prompt
+	outcome  cache.Outcome
 }
 
 // produce runs a job under its usage record (metered, metering.go): the
-// result cache (identical requests run once), the GPU, and the encode.
+// result cache (identical requests run once), the GPU, the encode and the
+// delivery (a URL store that fails leaves the client without images, so
+// the record then counts none).
 func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
-	return s.metered(c, job, func(usage *auth.Usage) (produced, error) { return s.run(c, job, usage) })
+	return s.metered(c, job, func(usage *auth.Usage) (produced, error) {
+		out, err := s.run(c, job, usage)
+		if err != nil {
+			return produced{}, err
+		}
+		if out.payloads, err = s.deliver(c.Request, job.Plan, out.images); err != nil {
+			usage.Images, usage.Pixels = 0, 0
+			return produced{}, err
+		}
+		return out, nil
+	})
 }
 
 // run is the produce step: the cache flight and what it cost, into usage
@@ -169,10 +182,13 @@ func (s *Server) encodeAll(plan GenerationPlan, res spec.Result) ([][]byte, erro
 }
 
 // deliver stores each encoded image behind a URL or base64-encodes it.
-func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) []imagePayload {
+func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) ([]imagePayload, error) {
 	payloads := make([]imagePayload, len(images))
 	if plan.ResponseFormat == compat.ResponseFormatURL {
-		names, _ := s.store.putAll(images, contentTypes[plan.OutputFormat], plan.OutputFormat)
+		names, _, err := s.store.PutAll(r.Context(), images, contentTypes[plan.OutputFormat], plan.OutputFormat)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errImageStore, err)
+		}
 		for i, name := range names {
 			payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
 		}
@@ -182,5 +198,5 @@ func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) 
 		}
 	}
 	s.metrics.images.Add(float64(len(payloads)))
-	return payloads
+	return payloads, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sdgate/sdgate/compat"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd/spec"
+	"github.com/sdgate/sdgate/urlstore"
 )
 
 // Backend is everything the server needs of the model layer; the
@@ -85,6 +86,11 @@ type Options struct {
 	// ImageStoreBytes caps the memory of stored URL images; the oldest go
 	// first (default 1 GiB).
 	ImageStoreBytes int64
+	// ImageStore holds response_format=url images; nil keeps them in this
+	// process (urlstore.Memory with ImageTTL and ImageStoreBytes). A shared
+	// one (urlstore.Redis) lets any gateway serve a URL another minted; its
+	// TTL should be ImageTTL. The caller closes it.
+	ImageStore ImageStore
 	// BodyLimit caps request bodies; larger ones get 413 (default 1 MiB).
 	BodyLimit int64
 	// RetryAfter is the Retry-After hint for a full or overloaded queue when
@@ -122,13 +128,31 @@ const (
 	DefaultRetryAfter      = time.Second
 )
 
+// ImageStore keeps the images of response_format=url responses by name
+// until they expire.
+type ImageStore interface {
+	// PutAll stores one response's images and returns their names and
+	// common expiry.
+	PutAll(ctx context.Context, datas [][]byte, contentType, ext string) ([]string, time.Time, error)
+	// Get returns a live image; ok is false when there is none by name.
+	Get(ctx context.Context, name string) (img urlstore.Image, ok bool, err error)
+	// Stats are the images and bytes held, for /metrics; must not block.
+	Stats() (count int, bytes int64)
+}
+
+var (
+	_ ImageStore = (*urlstore.Memory)(nil)
+	_ ImageStore = (*urlstore.Redis)(nil)
+)
+
 // Server serves the API. Close it to stop the image store's sweeper.
 type Server struct {
 	gen     Backend
 	opts    Options
 	log     *slog.Logger
 	engine  *gin.Engine
-	store   *imageStore
+	store   ImageStore
+	own     *urlstore.Memory // the store New made, closed by Close; nil when given one
 	metrics *metrics
 	docs    *apiDocs
 }
@@ -152,19 +176,16 @@ func New(gen Backend, opts Options) (*Server, error) {
 	if gin.Mode() == gin.DebugMode {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	store := newImageStore(opts.ImageTTL, opts.ImageStoreBytes, opts.Now)
-	s := &Server{
-		gen:     gen,
-		opts:    opts,
-		log:     opts.Logger,
-		store:   store,
-		metrics: newMetrics(gen.QueueDepth, store.stats),
-		docs:    docs,
+	s := &Server{gen: gen, opts: opts, log: opts.Logger, store: opts.ImageStore, docs: docs}
+	if s.store == nil {
+		s.own = urlstore.NewMemory(opts.ImageTTL, opts.ImageStoreBytes, opts.Now)
+		s.store = s.own
 	}
+	s.metrics = newMetrics(gen.QueueDepth, s.store.Stats)
 	s.metrics.registerSources(opts.Cache, gen.Stats)
 	engine, err := s.routes()
 	if err != nil {
-		s.store.close()
+		s.Close()
 		return nil, err
 	}
 	s.engine = engine
@@ -202,8 +223,12 @@ func (o *Options) fill() error {
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Close stops background work (the image store's sweeper).
-func (s *Server) Close() { s.store.close() }
+// Close stops background work (the in-memory image store's sweeper).
+func (s *Server) Close() {
+	if s.own != nil {
+		s.own.Close()
+	}
+}
 
 // Target is a request's model after alias resolution.
 type Target struct {

@@ -71,7 +71,7 @@ func parseWithConfig(fs *flag.FlagSet, args []string, getenv env) error {
 }
 
 // secretFlags are masked by --print-config.
-var secretFlags = map[string]bool{"api-keys": true, "cache-redis": true}
+var secretFlags = map[string]bool{"api-keys": true, "cache-redis": true, "url-store": true, "rate-limit-redis": true, "postgres": true}
 
 // effectiveDefaults turn a flag's "0 = automatic" into the value in
 // effect, so --print-config shows what serve will use.

@@ -24,7 +24,8 @@ const keysUsage = `usage: sdgate keys <command> [flags]
   revoke ID           revoke a key at once
   usage [ID] [--since 2026-11-01|24h|30d]
                       usage per day, of one key or of all
-Every command takes --data DIR (default ./data, or SDGATE_DATA).
+Every command takes --data DIR (default ./data, or SDGATE_DATA), or
+--postgres DSN (or SDGATE_POSTGRES) for the key store gateways share.
 Keys in SDGATE_API_KEYS ([NAME:]SECRET[:admin], comma-separated) are listed too.`
 
 func runKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
@@ -49,18 +50,55 @@ func runKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	return fmt.Errorf("keys: unknown command %q", args[0])
 }
 
-// newKeysFlags makes a command's flag set with the --data flag every keys
+// storeFlags name the key store: the SQLite file in --data, or the
+// PostgreSQL database --postgres names (it wins when given).
+type storeFlags struct {
+	data, postgres *string
+}
+
+// newKeysFlags makes a command's flag set with the store flags every keys
 // command shares.
-func newKeysFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+func newKeysFlags(name string, stderr io.Writer) (*flag.FlagSet, storeFlags) {
 	fs := flag.NewFlagSet("keys "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory holding "+auth.DBName)
-	return fs, data
+	pg := fs.String("postgres", "", "PostgreSQL key store instead of --data: postgres://user@host/db or key=value DSN")
+	return fs, storeFlags{data: data, postgres: pg}
+}
+
+// where names the store in messages, without the DSN's password.
+func (sf storeFlags) where() string {
+	if *sf.postgres != "" {
+		return "the PostgreSQL key store"
+	}
+	return *sf.data
+}
+
+// open opens the store. Without create, a SQLite file must exist already:
+// a mistyped --data must not leave a new empty store. PostgreSQL's schema
+// is brought up to date either way (the database itself must exist).
+func (sf storeFlags) open(ctx context.Context, create bool) (auth.Store, error) {
+	switch {
+	case *sf.postgres != "":
+		return auth.OpenPostgres(ctx, *sf.postgres)
+	case create:
+		return auth.OpenDataDir(ctx, *sf.data)
+	}
+	return openExistingStore(ctx, *sf.data)
+}
+
+// exists reports whether there is a store to read: always for PostgreSQL.
+func (sf storeFlags) exists() bool {
+	if *sf.postgres != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(*sf.data, auth.DBName))
+	return err == nil
 }
 
 // parseKeysFlags parses flags and up to maxArgs positional arguments in any
-// order ("revoke ID --data d" and "revoke --data d ID"). Only --data is read
-// from the environment: SDGATE_MODELS names serve's models directory and
+// order ("revoke ID --data d" and "revoke --data d ID"). Only --data and
+// --postgres are read from the environment: SDGATE_MODELS names serve's models directory and
 // must not become create's allowed models, nor SDGATE_NAME a key's name.
 func parseKeysFlags(fs *flag.FlagSet, args []string, getenv env, maxArgs int) ([]string, error) {
 	var positional []string
@@ -77,11 +115,13 @@ func parseKeysFlags(fs *flag.FlagSet, args []string, getenv env, maxArgs int) ([
 	if len(positional) > maxArgs {
 		return nil, fmt.Errorf("%s: unexpected argument %q", fs.Name(), positional[maxArgs])
 	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "data" })
-	if v := getenv(envName("data")); v != "" && !given {
-		if err := fs.Set("data", v); err != nil {
-			return nil, err
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range []string{"data", "postgres"} {
+		if v := getenv(envName(name)); v != "" && !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return positional, nil
@@ -98,7 +138,7 @@ func openExistingStore(ctx context.Context, dir string) (*auth.SQLiteStore, erro
 }
 
 func keysCreate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs, data := newKeysFlags("create", stderr)
+	fs, sf := newKeysFlags("create", stderr)
 	var (
 		name    = fs.String("name", "", "what the key is for (required)")
 		rpm     = fs.Int("rpm", 0, "requests per minute (0: unlimited)")
@@ -129,7 +169,7 @@ func keysCreate(ctx context.Context, args []string, getenv env, stdout, stderr i
 		}
 		spec.ExpiresAt = t
 	}
-	store, err := auth.OpenDataDir(ctx, *data)
+	store, err := sf.open(ctx, true)
 	if err != nil {
 		return fmt.Errorf("keys create: %w", err)
 	}
@@ -148,7 +188,7 @@ func keysCreate(ctx context.Context, args []string, getenv env, stdout, stderr i
 }
 
 func keysList(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs, data := newKeysFlags("list", stderr)
+	fs, sf := newKeysFlags("list", stderr)
 	if _, err := parseKeysFlags(fs, args, getenv, 0); err != nil {
 		return err
 	}
@@ -156,8 +196,8 @@ func keysList(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("keys list: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(*data, auth.DBName)); err == nil {
-		store, err := auth.OpenSQLite(ctx, filepath.Join(*data, auth.DBName))
+	if sf.exists() {
+		store, err := sf.open(ctx, false)
 		if err != nil {
 			return fmt.Errorf("keys list: %w", err)
 		}
@@ -169,7 +209,7 @@ func keysList(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		keys = append(keys, stored...)
 	}
 	if len(keys) == 0 {
-		fmt.Fprintf(stderr, "no keys in %s (create one with: sdgate keys create --name NAME)\n", *data)
+		fmt.Fprintf(stderr, "no keys in %s (create one with: sdgate keys create --name NAME)\n", sf.where())
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -196,7 +236,7 @@ func keysList(ctx context.Context, args []string, getenv env, stdout, stderr io.
 }
 
 func keysRevoke(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs, data := newKeysFlags("revoke", stderr)
+	fs, sf := newKeysFlags("revoke", stderr)
 	pos, err := parseKeysFlags(fs, args, getenv, 1)
 	if err != nil {
 		return err
@@ -214,7 +254,7 @@ func keysRevoke(ctx context.Context, args []string, getenv env, stdout, stderr i
 			}
 		}
 	}
-	store, err := openExistingStore(ctx, *data)
+	store, err := sf.open(ctx, false)
 	if err != nil {
 		return fmt.Errorf("keys revoke: %w", err)
 	}
@@ -231,7 +271,7 @@ func keysRevoke(ctx context.Context, args []string, getenv env, stdout, stderr i
 }
 
 func keysUsageCmd(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs, data := newKeysFlags("usage", stderr)
+	fs, sf := newKeysFlags("usage", stderr)
 	since := fs.String("since", "30d", "from: a date (2026-11-01, UTC), an RFC3339 time or an age (24h, 30d)")
 	pos, err := parseKeysFlags(fs, args, getenv, 1)
 	if err != nil {
@@ -241,7 +281,7 @@ func keysUsageCmd(ctx context.Context, args []string, getenv env, stdout, stderr
 	if err != nil {
 		return fmt.Errorf("keys usage: --since: %w", err)
 	}
-	store, err := openExistingStore(ctx, *data)
+	store, err := sf.open(ctx, false)
 	if err != nil {
 		return fmt.Errorf("keys usage: %w", err)
 	}

@@ -47,6 +47,10 @@ type serveFlags struct {
 	promptCache  bool
 	cacheRedis   string
 	cacheTTL     time.Duration
+	urlStore     string
+	rateRedis    string
+	postgres     string
+	rateClosed   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -74,6 +78,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
+	fs.StringVar(&f.postgres, "postgres", "", "keys, quotas and usage in PostgreSQL, shared by gateways, instead of --data: postgres://user@host/db")
+	fs.StringVar(&f.rateRedis, "rate-limit-redis", "", "share per-minute rate limits between gateways in Redis: redis://host:6379/0 (default: per process)")
+	fs.BoolVar(&f.rateClosed, "rate-limit-fail-closed", false, "answer 503 while the rate-limit Redis is down (default: limit per process meanwhile)")
+	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -93,13 +101,18 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // openGate opens the key store in the data dir. Without any usable key,
 // serve refuses to start unless --no-auth says so.
-func openGate(ctx context.Context, f serveFlags, getenv env) (*auth.Gate, func(), error) {
-	store, err := auth.OpenDataDir(ctx, f.dataDir)
+func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger) (*auth.Gate, func(), error) {
+	limiter, closeLimiter, err := openRateLimiter(ctx, "--rate-limit-redis", f.rateRedis)
 	if err != nil {
 		return nil, nil, err
 	}
-	closeStore := func() { store.Close() }
-	gate, err := auth.New(store, auth.Options{})
+	store, err := openKeyStore(ctx, f.dataDir, f.postgres)
+	if err != nil {
+		closeLimiter()
+		return nil, nil, err
+	}
+	closeStore := func() { store.Close(); closeLimiter() }
+	gate, err := auth.New(store, auth.Options{RateLimiter: limiter, RateLimitFailClosed: f.rateClosed, Logger: logger})
 	if err != nil {
 		closeStore()
 		return nil, nil, err
@@ -115,8 +128,12 @@ func openGate(ctx context.Context, f serveFlags, getenv env) (*auth.Gate, func()
 	}
 	if n == 0 && !f.noAuth {
 		closeStore()
-		return nil, nil, fmt.Errorf("no API key is configured: create one with `sdgate keys create --name NAME --data %s` "+
-			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", f.dataDir)
+		where := "--data " + f.dataDir
+		if f.postgres != "" {
+			where = "--postgres DSN"
+		}
+		return nil, nil, fmt.Errorf("no API key is configured: create one with `sdgate keys create --name NAME %s` "+
+			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", where)
 	}
 	return gate, closeStore, nil
 }
@@ -226,7 +243,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer reg.Close(context.Background())
-	gate, closeGate, err := openGate(ctx, f, getenv)
+	gate, closeGate, err := openGate(ctx, f, getenv, logger)
 	if err != nil {
 		return err
 	}
@@ -236,10 +253,15 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer closeCache()
+	imageStore, closeImages, err := openURLStore(ctx, "--url-store", f.urlStore, f.imageTTL)
+	if err != nil {
+		return err
+	}
+	defer closeImages()
 	dev, _ := rt.Device()
 	srv, err := server.New(reg, server.Options{
 		PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger,
-		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg,
+		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg, ImageStore: imageStore,
 		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(),
 	})
 	if err != nil {
