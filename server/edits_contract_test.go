@@ -157,7 +157,7 @@ func TestEditContractGoOpenAIRealPipeline(t *testing.T) {
 		checkEdited(t, img, big, hole)
 	})
 	t.Run("dall-e-2 defaults: url, 1024x1024", func(t *testing.T) {
-		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Prompt: "a hat",
+		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Model: "dall-e-2", Prompt: "a hat",
 			Image: bytes.NewReader(origPNG), Mask: bytes.NewReader(maskPNG)})
 		if err != nil {
 			t.Fatal(err)

@@ -157,8 +157,8 @@ func TestEditErrorsOverHTTP(t *testing.T) {
 		{"not an image", "/v1/images/edits", []formPart{img([]byte("GIF89a....")), prompt}, "image", "invalid_image_format"},
 		{"corrupt PNG", "/v1/images/edits", []formPart{img(square[:60]), prompt}, "image", "invalid_image"},
 		{"picture beyond 4096 px", "/v1/images/edits", []formPart{img(pngHeader(5000, 5000)), prompt}, "image", "image_too_large"},
-		{"dall-e-2 over 4 MiB", "/v1/images/edits", []formPart{img(bytes.Repeat([]byte{1}, compat.MaxDallE2ImageBytes+1)), prompt}, "image", "image_too_large"},
-		{"dall-e-2 not square", "/v1/images/edits", []formPart{img(wide), prompt}, "image", "invalid_image"},
+		{"dall-e-2 over 4 MiB", "/v1/images/edits", []formPart{img(bytes.Repeat([]byte{1}, compat.MaxDallE2ImageBytes+1)), prompt, textPart("model", "dall-e-2")}, "image", "image_too_large"},
+		{"dall-e-2 not square", "/v1/images/edits", []formPart{img(wide), prompt, textPart("model", "dall-e-2")}, "image", "invalid_image"},
 		{"mask not a PNG", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "jpeg", maskPicture(32, 32, image.Rectangle{}))), prompt}, "mask", "invalid_image_format"},
 		{"mask of another size", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "png", maskPicture(16, 16, image.Rect(0, 0, 4, 4)))), prompt}, "mask", "invalid_image"},
 		{"mask without transparency", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "png", maskPicture(32, 32, image.Rectangle{}))), prompt}, "mask", "invalid_image"},
@@ -171,7 +171,7 @@ func TestEditErrorsOverHTTP(t *testing.T) {
 		{"n as words", "/v1/images/edits", []formPart{img(square), prompt, textPart("n", "two")}, "n", "invalid_type"},
 		{"streaming", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("stream", "true")}, "stream", "invalid_value"},
 		{"strength 0", "/v1/images/edits", []formPart{img(square), prompt, textPart("strength", "0")}, "strength", "invalid_value"},
-		{"dall-e-2 size", "/v1/images/edits", []formPart{img(square), prompt, textPart("size", "1536x1024")}, "size", "invalid_value"},
+		{"dall-e-2 size", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "dall-e-2"), textPart("size", "1536x1024")}, "size", "invalid_value"},
 		{"gpt-image-1 transparent background", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("background", "transparent")}, "background", "invalid_value"},
 		{"variation without image", "/v1/images/variations", []formPart{textPart("n", "1")}, "image", "missing_required_parameter"},
 		{"variation of gpt-image-1", "/v1/images/variations", []formPart{img(square), textPart("model", "gpt-image-1")}, "model", "invalid_value"},
@@ -220,7 +220,10 @@ func TestEditRequestShapes(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"JSON body", "/v1/images/edits", []byte(`{"prompt":"x"}`), "application/json", 400, "<null>"},
+		{"JSON body without images", "/v1/images/edits", []byte(`{"prompt":"x"}`), "application/json", 400, "missing_required_parameter"},
+		{"JSON body, bad JSON", "/v1/images/edits", []byte(`{"prompt":`), "application/json", 400, "<null>"},
+		{"text body", "/v1/images/edits", []byte(`x`), "text/plain", 400, "<null>"},
+		{"JSON variation", "/v1/images/variations", []byte(`{"prompt":"x"}`), "application/json", 400, "<null>"},
 		{"no boundary", "/v1/images/variations", []byte("x"), "multipart/form-data", 400, "<null>"},
 		{"truncated multipart", "/v1/images/edits", []byte("--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx"), "multipart/form-data; boundary=b", 400, "<null>"},
 	}
@@ -309,7 +312,7 @@ func TestEditsReachThePipeline(t *testing.T) {
 	}{
 		{"go-openai dall-e-2 with mask: n=0, empty size and format", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", opaque)), filePart("mask", encodeTo(t, "png", maskPicture(32, 32, hole))),
-			textPart("prompt", "a hat"), textPart("n", "0"), textPart("size", ""), textPart("response_format", ""),
+			textPart("prompt", "a hat"), textPart("model", "dall-e-2"), textPart("n", "0"), textPart("size", ""), textPart("response_format", ""),
 		}, image.Pt(64, 64), image.Pt(1024, 1024), true, 1, "a hat", true},
 		{"transparent pixels are the mask", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", holed)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
@@ -495,7 +498,7 @@ func TestEditsAreMetered(t *testing.T) {
 	}
 	ts := startServer(t, editFake(), func(o *Options) { o.Gate = gate })
 	body, ct := multipartBody(t, filePart("image", encodeTo(t, "png", testPicture(32, 32, image.Rectangle{}))),
-		textPart("prompt", "p"), textPart("n", "2"), textPart("size", "256x256"))
+		textPart("prompt", "p"), textPart("model", "dall-e-2"), textPart("n", "2"), textPart("size", "256x256"))
 	anonymous := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/edits", ct, string(body))
 	first := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/edits", ct, string(body), "Authorization", "Bearer "+key)
 	second := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/variations", ct,
@@ -593,7 +596,7 @@ func TestEditsMatchOpenAPI(t *testing.T) {
 		wantStatus   int
 	}{
 		{"edit dall-e-2 url", "/v1/images/edits", []formPart{filePart("image", img), filePart("mask", mask),
-			textPart("prompt", "p"), textPart("n", "2"), textPart("size", "256x256")}, true, 200},
+			textPart("prompt", "p"), textPart("model", "dall-e-2"), textPart("n", "2"), textPart("size", "256x256")}, true, 200},
 		{"edit gpt-image-1 image[]", "/v1/images/edits", []formPart{filePart("image[]", img), textPart("prompt", "p"),
 			textPart("model", "gpt-image-1"), textPart("output_format", "jpeg"), textPart("output_compression", "50"),
 			textPart("strength", "0.5"), textPart("seed", "3")}, true, 200},
