@@ -316,7 +316,7 @@ func TestEditsReachThePipeline(t *testing.T) {
 		}, image.Pt(64, 64), image.Pt(1024, 1024), true, 1, "a hat", true},
 		{"transparent pixels are the mask", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", holed)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
-		}, image.Pt(64, 64), image.Pt(32, 32), true, 1, "p", false},
+		}, image.Pt(64, 64), image.Pt(1024, 1024), true, 1, "p", false},
 		{"JPEG without mask: whole image at the default strength", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "jpeg", opaque)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
 			textPart("size", "1536x1024"),
@@ -325,9 +325,17 @@ func TestEditsReachThePipeline(t *testing.T) {
 			filePart("image[]", encodeTo(t, "webp", testPicture(48, 32, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "sd-tiny"), textPart("size", "96x64"), textPart("strength", "0.5"),
 		}, image.Pt(96, 64), image.Pt(96, 64), false, 0.5, "p", false},
-		{"non-square auto keeps the aspect", "/v1/images/edits", []formPart{
+		{"wide input, auto: 1536x1024 generated near the native size", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", testPicture(200, 100, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "gpt-image-1"), textPart("size", "auto"),
+		}, image.Pt(80, 56), image.Pt(1536, 1024), false, sd.DefaultStrength, "p", false},
+		{"tall input, auto: 1024x1536", "/v1/images/edits", []formPart{
+			filePart("image", encodeTo(t, "png", testPicture(60, 100, image.Rectangle{}))), textPart("prompt", "p"),
+			textPart("model", "gpt-image-2"),
+		}, image.Pt(56, 80), image.Pt(1024, 1536), false, sd.DefaultStrength, "p", false},
+		{"local model, auto: the input's own size", "/v1/images/edits", []formPart{
+			filePart("image", encodeTo(t, "png", testPicture(200, 100, image.Rectangle{}))), textPart("prompt", "p"),
+			textPart("model", "sd-tiny"),
 		}, image.Pt(88, 48), image.Pt(200, 100), false, sd.DefaultStrength, "p", false},
 		{"variation: default strength, empty prompt", "/v1/images/variations", []formPart{
 			filePart("image", encodeTo(t, "png", opaque)), textPart("n", "2"), textPart("size", "256x256"),
@@ -422,14 +430,15 @@ func TestEditUsageCountsTheInputImage(t *testing.T) {
 	if u == nil {
 		t.Fatal("no usage for gpt-image-1")
 	}
-	// 64x64 at low quality: one 64 px patch, plus one along the side.
-	want := compat.ImageUsage{InputTokens: u.InputTokensDetails.TextTokens + 2, OutputTokens: 2,
-		TotalTokens:        u.InputTokensDetails.TextTokens + 4,
+	// The input at the generation size (64x64) at low quality: one 64 px
+	// patch plus one along the side; the output 1024x1024 low: 272.
+	want := compat.ImageUsage{InputTokens: u.InputTokensDetails.TextTokens + 2, OutputTokens: 272,
+		TotalTokens:        u.InputTokensDetails.TextTokens + 274,
 		InputTokensDetails: compat.InputTokensDetails{TextTokens: u.InputTokensDetails.TextTokens, ImageTokens: 2}}
 	if *u != want || u.InputTokensDetails.TextTokens == 0 {
 		t.Errorf("usage %+v, want %+v", *u, want)
 	}
-	if resp.Size != "32x32" || resp.Quality != "low" {
+	if resp.Size != "1024x1024" || resp.Quality != "low" {
 		t.Errorf("echo size %q quality %q", resp.Size, resp.Quality)
 	}
 }
@@ -526,8 +535,10 @@ func TestFromEditRequest(t *testing.T) {
 			EditInput{Image: pic(1024, 1024), Mask: mask(1024, 1024)}, image.Pt(1024, 1024), image.Pt(512, 512), 1, true},
 		{"dall-e-2 256 without mask", compat.FamilyDallE2, compat.ImageEditRequest{Prompt: "p", Size: "256x256"},
 			EditInput{Image: pic(256, 256)}, image.Pt(256, 256), image.Pt(512, 512), sd.DefaultStrength, false},
-		{"gpt-image-1 auto is the image's size", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p"},
-			EditInput{Image: pic(1000, 750)}, image.Pt(1000, 750), image.Pt(592, 440), sd.DefaultStrength, false},
+		{"gpt-image-1 auto on a 4:3 input is 1536x1024", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p"},
+			EditInput{Image: pic(1000, 750)}, image.Pt(1536, 1024), image.Pt(624, 416), sd.DefaultStrength, false},
+		{"gpt-image-1.5 auto on a near-square input is 1024x1024", compat.FamilyGPTImage15, compat.ImageEditRequest{Prompt: "p"},
+			EditInput{Image: pic(1000, 900), Mask: mask(1000, 900)}, image.Pt(1024, 1024), image.Pt(512, 512), 1, true},
 		{"gpt-image-1 wide", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p", Size: "1536x1024", Strength: ptr(0.4)},
 			EditInput{Image: pic(300, 200), Mask: mask(300, 200)}, image.Pt(1536, 1024), image.Pt(624, 416), 0.4, true},
 		{"local exact size", compat.FamilyLocal, compat.ImageEditRequest{Prompt: "p", Size: "768x512"},

@@ -84,12 +84,12 @@ func TestFromGenerationRequest(t *testing.T) {
 			},
 		},
 		{
-			name: "gpt-image-1 auto low jpeg", family: compat.FamilyGPTImage, info: sd15,
+			name: "gpt-image-1 auto is 1024x1024 generated at the native size", family: compat.FamilyGPTImage, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p", Quality: "low", OutputFormat: "jpeg", OutputCompression: ptr(40),
 				Background: "auto", Moderation: "low"},
 			want: GenerationPlan{
 				SD:    sd.Request{Prompt: "p", Width: 512, Height: 512, Steps: 13, Seed: 99, HasSeed: true, N: 1},
-				Width: 512, Height: 512, ResponseFormat: "b64_json", OutputFormat: "jpeg", Compression: 40,
+				Width: 1024, Height: 1024, ResponseFormat: "b64_json", OutputFormat: "jpeg", Compression: 40,
 				Quality: "low", Background: "opaque", Usage: true,
 			},
 		},
