@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -433,9 +434,10 @@ func TestEditUsageCountsTheInputImage(t *testing.T) {
 	// The input at the generation size (64x64) at low quality: one 64 px
 	// patch plus one along the side; the output 1024x1024 low: 272.
 	want := compat.ImageUsage{InputTokens: u.InputTokensDetails.TextTokens + 2, OutputTokens: 272,
-		TotalTokens:        u.InputTokensDetails.TextTokens + 274,
-		InputTokensDetails: compat.InputTokensDetails{TextTokens: u.InputTokensDetails.TextTokens, ImageTokens: 2}}
-	if *u != want || u.InputTokensDetails.TextTokens == 0 {
+		TotalTokens:         u.InputTokensDetails.TextTokens + 274,
+		InputTokensDetails:  compat.InputTokensDetails{TextTokens: u.InputTokensDetails.TextTokens, ImageTokens: 2},
+		OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: 272}}
+	if !reflect.DeepEqual(*u, want) || u.InputTokensDetails.TextTokens == 0 {
 		t.Errorf("usage %+v, want %+v", *u, want)
 	}
 	if resp.Size != "1024x1024" || resp.Quality != "low" {

@@ -284,6 +284,8 @@ func ToUsage(plan GenerationPlan, n, textTokens int) compat.ImageUsage {
 		OutputTokens:       out,
 		TotalTokens:        in + out,
 		InputTokensDetails: compat.InputTokensDetails{TextTokens: textTokens, ImageTokens: plan.ImageTokens},
+		// Every output token is an image token: the pipeline writes no text.
+		OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: out},
 	}
 }
 

@@ -269,7 +269,8 @@ func TestToImagesResponse(t *testing.T) {
 				{URL: "http://h/1.png", Seed: 5}, {URL: "http://h/2.png", Seed: 6}},
 				Background: "opaque", OutputFormat: "png", Quality: "medium", Size: "1024x1024",
 				Usage: &compat.ImageUsage{InputTokens: 9, OutputTokens: 2112, TotalTokens: 2121,
-					InputTokensDetails: compat.InputTokensDetails{TextTokens: 9}}},
+					InputTokensDetails:  compat.InputTokensDetails{TextTokens: 9},
+					OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: 2112}}},
 		},
 	}
 	for _, tt := range tests {
