@@ -293,7 +293,8 @@ func TestEstimateCLIPTokens(t *testing.T) {
 		{"a photo of an astronaut, riding a horse!", 12},
 		{"1024 px", 7},
 		{"über-café", 5},
-		{strings.Repeat("cat ", 200), 77},
+		{strings.Repeat("cat ", 200), 202},
+		{strings.Repeat("cat ", 2000), maxPromptTokens},
 	}
 	for _, tt := range tests {
 		if got := estimateCLIPTokens(tt.text); got != tt.want {
