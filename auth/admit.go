@@ -123,7 +123,7 @@ func (g *Gate) RateHeaders(key *Key) RateHeaders {
 	st := g.state(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.setLimits(key.Limits)
+	st.setLimits(g.limitsOf(key))
 	return st.headers(g.now())
 }
 
@@ -133,7 +133,7 @@ func (g *Gate) state(key *Key) *keyState {
 	st, ok := g.states[key.ID]
 	if !ok {
 		st = &keyState{}
-		st.setLimits(key.Limits)
+		st.setLimits(g.limitsOf(key))
 		g.states[key.ID] = st
 	}
 	return st
@@ -142,7 +142,7 @@ func (g *Gate) state(key *Key) *keyState {
 // prepare brings st up to date: limits changed in the store since, counters
 // seeded on first use, the day rolled over. Callers hold st.mu.
 func (g *Gate) prepare(ctx context.Context, st *keyState, key *Key, now time.Time) error {
-	st.setLimits(key.Limits)
+	st.setLimits(g.limitsOf(key))
 	day := dayOf(now)
 	if g.reserver != nil {
 		return nil // the store counts quota
