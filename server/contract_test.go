@@ -261,7 +261,7 @@ func TestContractModels(t *testing.T) {
 		}
 	}
 	want := []string{"sd-tiny", "sd-turbo", "chatgpt-image-latest", "dall-e-2", "dall-e-3",
-		"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"}
+		"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21"}
 	if len(ids) != len(want) {
 		t.Fatalf("ids %v, want %v", ids, want)
 	}
