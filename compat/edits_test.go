@@ -129,3 +129,32 @@ func TestDefaultEditModel(t *testing.T) {
 		t.Errorf("DefaultEditModel %s has no rules", DefaultEditModel)
 	}
 }
+
+// The new edit rules answer these exact messages.
+func TestEditRuleMessages(t *testing.T) {
+	json1 := []Upload{upload(FieldImages, 10)}
+	tests := []struct {
+		family Family
+		req    ImageEditRequest
+		param  string
+		msg    string
+	}{
+		{FamilyDallE2, ImageEditRequest{JSON: true, Images: json1, Prompt: "p"}, "model",
+			"Invalid 'model': JSON edit bodies support GPT image models only; send dall-e-2 edits as multipart/form-data."},
+		{FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 1), upload(FieldImages, 1)}, Prompt: "p"}, "images",
+			"Invalid 'images': sdgate edits one image per request (Stable Diffusion starts from a single image), but 2 were sent. This is a deliberate difference from upstream, which composes up to 16."},
+		{FamilyGPTImage15, ImageEditRequest{JSON: true, Images: json1, Prompt: "p", Quality: "standard"}, "quality",
+			"Invalid value for 'quality': 'standard'. Supported values are: 'low', 'medium', 'high', 'auto'."},
+		{FamilyGPTImage15, ImageEditRequest{Images: []Upload{upload("image", 10)}, Prompt: "p", Quality: "hd"}, "quality",
+			"Invalid value for 'quality': 'hd'. Supported values are: 'low', 'medium', 'high', 'auto', 'standard'."},
+		{FamilyGPTImage2, ImageEditRequest{Images: []Upload{upload("image", MaxUploadBytes+1)}, Prompt: "p"}, "image",
+			"Invalid 'image': the file must be less than 50 MB, but it has 52428801 bytes."},
+	}
+	for _, tt := range tests {
+		err := ValidateEdit(tt.req, mustRules(t, tt.family))
+		var e *Error
+		if !errors.As(err, &e) || e.Param != tt.param || e.Message != tt.msg {
+			t.Errorf("%s: got %v, want %s: %s", tt.family, err, tt.param, tt.msg)
+		}
+	}
+}
