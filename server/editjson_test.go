@@ -56,7 +56,7 @@ func TestJSONEditErrors(t *testing.T) {
 		{"dall-e-2", `{"prompt":"p","model":"dall-e-2","images":[` + img + `]}`, "model", "invalid_value", "multipart"},
 		{"dall-e-3", `{"prompt":"p","model":"dall-e-3","images":[` + img + `]}`, "model", "invalid_value", "does not support image edits"},
 		{"two images", `{"prompt":"p","images":[` + img + `,` + img + `]}`, "images", "invalid_value", "one image per request"},
-		{"not a picture", `{"prompt":"p","images":[{"image_url":"data:image/png;base64,R0lGODlh"}]}`, "image", "invalid_image_format", "PNG, JPEG and WebP"},
+		{"not a picture", `{"prompt":"p","images":[{"image_url":"data:image/png;base64,R0lGODlh"}]}`, "images[0].image_url", "invalid_image_format", "PNG, JPEG and WebP"},
 		{"mask of another size", `{"prompt":"p","images":[` + img + `],"mask":{"image_url":"` +
 			pngDataURL(t, maskPicture(16, 16, image.Rect(0, 0, 4, 4))) + `"}}`, "mask", "invalid_image", "same size"},
 		{"quality standard is multipart only", `{"prompt":"p","quality":"standard","images":[` + img + `]}`, "quality", "invalid_value", "Supported values"},
