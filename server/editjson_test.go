@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"image"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/sdgate/sdgate/compat"
 )
 
-func pngDataURL(t *testing.T, img image.Image) string {
+func pngDataURL(t testing.TB, img image.Image) string {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(encodeTo(t, "png", img))
 }
 
@@ -99,4 +100,31 @@ func TestEditDefaultModel(t *testing.T) {
 	if resp.Data[0].B64JSON == "" || resp.Data[0].URL != "" || resp.Usage == nil || resp.Quality != "medium" {
 		t.Errorf("not a gpt-image-1.5 answer: %.300s", r.body)
 	}
+}
+
+// FuzzJSONEditHandler: whatever the JSON edit body, the handler answers 200
+// or a client error in the envelope, never a 5xx.
+func FuzzJSONEditHandler(f *testing.F) {
+	img := pngDataURL(f, testPicture(16, 16, image.Rect(0, 0, 4, 4)))
+	mask := pngDataURL(f, maskPicture(16, 16, image.Rect(2, 2, 6, 6)))
+	for _, seed := range []string{
+		`{"prompt":"p","images":[{"image_url":"` + img + `"}]}`,
+		`{"prompt":"p","model":"sd-tiny","images":[{"image_url":"` + img + `"}],"mask":{"image_url":"` + mask + `"},"background":"transparent","seed":1}`,
+		`{"prompt":"p","model":"gpt-image-2","size":"1280x720","images":[{"image_url":"` + img + `"}],"quality":"low"}`,
+		`{"prompt":"p","images":[{"image_url":"data:image/png;base64,iVBORw0KGgo="}]}`,
+		`{"prompt":"p","images":[{"file_id":"f"}]}`, `{"images":[]}`, `{"prompt":"p","mask":{"image_url":"` + mask + `"}}`,
+	} {
+		f.Add(seed)
+	}
+	s, err := New(editFake(), Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(s.Close)
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/images/edits", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		checkFuzzAnswer(t, h, req, body)
+	})
 }
