@@ -120,7 +120,7 @@ func (g *Gate) RateHeaders(ctx context.Context, key *Key) RateHeaders {
 		return RateHeaders{}
 	}
 	if g.limiter != nil {
-		h, err := g.limiter.Peek(ctx, key.ID, key.Limits)
+		h, err := g.limiter.Peek(ctx, key.ID, g.limitsOf(key))
 		if err == nil {
 			return h
 		}
@@ -129,7 +129,7 @@ func (g *Gate) RateHeaders(ctx context.Context, key *Key) RateHeaders {
 	st := g.state(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.setLimits(key.Limits)
+	st.setLimits(g.limitsOf(key))
 	return st.headers(g.now())
 }
 
@@ -139,7 +139,7 @@ func (g *Gate) state(key *Key) *keyState {
 	st, ok := g.states[key.ID]
 	if !ok {
 		st = &keyState{}
-		st.setLimits(key.Limits)
+		st.setLimits(g.limitsOf(key))
 		g.states[key.ID] = st
 	}
 	return st
@@ -148,7 +148,7 @@ func (g *Gate) state(key *Key) *keyState {
 // prepare brings st up to date: limits changed in the store since, counters
 // seeded on first use, the day rolled over. Callers hold st.mu.
 func (g *Gate) prepare(ctx context.Context, st *keyState, key *Key, now time.Time) error {
-	st.setLimits(key.Limits)
+	st.setLimits(g.limitsOf(key))
 	day := dayOf(now)
 	if g.reserver != nil {
 		return nil // the store counts quota

@@ -58,7 +58,8 @@
 // # Rate-limit headers
 //
 // OpenAI's names for requests, and the same three for images (in place of
-// OpenAI's tokens); a triple is present only when its limit is configured:
+// OpenAI's tokens); a triple is present only when its limit is configured,
+// by the key or by Options.DefaultLimits for keys without their own:
 //
 //	x-ratelimit-limit-requests       requests per minute allowed
 //	x-ratelimit-remaining-requests   requests that may be made now

@@ -30,7 +30,22 @@ type Options struct {
 	RateLimitFailClosed bool
 	// Logger receives the rate limiter's failures (default: discard).
 	Logger *slog.Logger
+	// DefaultLimits are the per-minute limits of a key that sets none of
+	// its own (RequestsPerMinute and ImagesPerMinute; the daily and
+	// lifetime quotas stay per key). A key's own value wins, field by
+	// field. The zero value leaves such keys unlimited and without
+	// rate-limit headers; cmd/sdgate passes DefaultRequestsPerMinute and
+	// DefaultImagesPerMinute unless --no-limits.
+	DefaultLimits Limits
 }
+
+// The server-wide defaults cmd/sdgate applies: generous for one person or
+// a script, enough to stop one key from taking the GPU all day. OpenAI's
+// clients read the x-ratelimit-* headers these produce on every answer.
+const (
+	DefaultRequestsPerMinute = 300
+	DefaultImagesPerMinute   = 60
+)
 
 // Gate authenticates requests, admits them against the key's limits and
 // quotas, and meters what they used. It is safe for concurrent use.
@@ -43,6 +58,7 @@ type Gate struct {
 	lastLog  atomic.Int64 // unix ns of the last limiter failure logged
 	now      func() time.Time
 	cache    *keyCache
+	defaults Limits // per-minute limits of keys without their own
 
 	mu     sync.Mutex
 	states map[string]*keyState // per key id: limiters and quota counters
@@ -69,8 +85,26 @@ func New(store Store, opts Options) (*Gate, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	defaults := Limits{RequestsPerMinute: max(0, opts.DefaultLimits.RequestsPerMinute),
+		ImagesPerMinute: max(0, opts.DefaultLimits.ImagesPerMinute)}
 	return &Gate{store: store, reserver: reserver, limiter: opts.RateLimiter, failShut: opts.RateLimitFailClosed,
-		log: log, now: now, cache: newKeyCache(ttl), states: map[string]*keyState{}, static: map[string]*Key{}}, nil
+		log: log, now: now, cache: newKeyCache(ttl), defaults: defaults, states: map[string]*keyState{}, static: map[string]*Key{}}, nil
+}
+
+// DefaultLimits are the per-minute limits keys without their own get.
+func (g *Gate) DefaultLimits() Limits { return g.defaults }
+
+// limitsOf is what applies to key: its own limits, the per-minute ones
+// filled from the server defaults where it sets none.
+func (g *Gate) limitsOf(key *Key) Limits {
+	l := key.Limits
+	if l.RequestsPerMinute == 0 {
+		l.RequestsPerMinute = g.defaults.RequestsPerMinute
+	}
+	if l.ImagesPerMinute == 0 {
+		l.ImagesPerMinute = g.defaults.ImagesPerMinute
+	}
+	return l
 }
 
 // Authenticate finds the key a request presents, in an Authorization: Bearer

@@ -40,13 +40,15 @@ func TestRedisRateLimitAcrossGateways(t *testing.T) {
 	store := openTestStore(t)
 	clock := newFakeClock(testStart)
 	tests := []struct {
-		name    string
-		limits  Limits
-		images  int
-		allowed int
+		name     string
+		limits   Limits
+		defaults Limits // the servers' --requests-per-minute / --images-per-minute
+		images   int
+		allowed  int
 	}{
-		{"requests per minute", Limits{RequestsPerMinute: 10}, 1, 10},
-		{"images per minute", Limits{RequestsPerMinute: 1000, ImagesPerMinute: 25}, 2, 12},
+		{"requests per minute", Limits{RequestsPerMinute: 10}, Limits{}, 1, 10},
+		{"images per minute", Limits{RequestsPerMinute: 1000, ImagesPerMinute: 25}, Limits{}, 2, 12},
+		{"server defaults for a key without limits", Limits{}, Limits{RequestsPerMinute: 10, ImagesPerMinute: 1000}, 1, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +57,7 @@ func TestRedisRateLimitAcrossGateways(t *testing.T) {
 			var admitted, limited atomic.Int32
 			var wg sync.WaitGroup
 			for range gateways {
-				g := newRedisGate(t, store, addr, clock, Options{})
+				g := newRedisGate(t, store, addr, clock, Options{DefaultLimits: tt.defaults})
 				for range perGateway {
 					wg.Add(1)
 					go func() {

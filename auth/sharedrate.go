@@ -13,7 +13,7 @@ import (
 // st.mu.
 func (g *Gate) spendRate(ctx context.Context, st *keyState, key *Key, now time.Time, images int) (RateHeaders, error) {
 	if g.limiter != nil {
-		h, err := g.limiter.Take(ctx, key.ID, key.Limits, images)
+		h, err := g.limiter.Take(ctx, key.ID, g.limitsOf(key), images)
 		var rl *RateLimitError
 		switch {
 		case err == nil || errors.As(err, &rl):

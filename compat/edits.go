@@ -1,6 +1,9 @@
 package compat
 
-import "io"
+import (
+	"io"
+	"slices"
+)
 
 // ImageEditRequest is the multipart body of POST /v1/images/edits. Text
 // fields follow ImageGenerationRequest: pointers tell omitted from zero and
@@ -8,6 +11,9 @@ import "io"
 type ImageEditRequest struct {
 	Images []Upload // "image" parts, or repeated "image[]" parts, in order
 	Mask   *Upload
+	// JSON is true for the application/json body form (DecodeImageEditJSON),
+	// which upstream takes for GPT image models only.
+	JSON bool
 
 	Prompt            string
 	Model             string
@@ -18,6 +24,7 @@ type ImageEditRequest struct {
 	OutputFormat      string
 	OutputCompression *int
 	Background        string
+	Moderation        string
 	InputFidelity     string
 	User              string
 	Stream            *bool
@@ -91,6 +98,7 @@ func ReadImageEditRequest(r io.Reader, boundary string) (ImageEditRequest, error
 		"output_format":      textInto(&req.OutputFormat),
 		"output_compression": formIntInto(&req.OutputCompression),
 		"background":         textInto(&req.Background),
+		"moderation":         textInto(&req.Moderation),
 		"input_fidelity":     textInto(&req.InputFidelity),
 		"user":               textInto(&req.User),
 		"stream":             formBoolInto(&req.Stream),
@@ -134,7 +142,7 @@ func (r ImageEditRequest) Generation() ImageGenerationRequest {
 	return ImageGenerationRequest{
 		Prompt: r.Prompt, Model: r.Model, N: r.N, Size: r.Size, Quality: r.Quality,
 		ResponseFormat: r.ResponseFormat, OutputFormat: r.OutputFormat, OutputCompression: r.OutputCompression,
-		Background: r.Background, User: r.User, Stream: r.Stream, PartialImages: r.PartialImages,
+		Background: r.Background, Moderation: r.Moderation, User: r.User, Stream: r.Stream, PartialImages: r.PartialImages,
 		NegativePrompt: r.NegativePrompt, Seed: r.Seed, Steps: r.Steps, GuidanceScale: r.GuidanceScale,
 		Scheduler: r.Scheduler,
 	}
@@ -149,15 +157,9 @@ func (r ImageVariationRequest) Generation() ImageGenerationRequest {
 	}
 }
 
-// DefaultEditModel is the alias an edit without "model" gets: dall-e-2,
-// unless a field only GPT image models know is present (as for generations,
-// plus input_fidelity).
-func DefaultEditModel(req ImageEditRequest) string {
-	if req.InputFidelity != "" {
-		return string(FamilyGPTImage)
-	}
-	return DefaultModel(req.Generation())
-}
+// DefaultEditModel is the model an edit without "model" gets: upstream's
+// default for both body forms today.
+const DefaultEditModel = string(FamilyGPTImage15)
 
 // EditRules are a family's limits on edits and variations.
 type EditRules struct {
@@ -169,7 +171,7 @@ type EditRules struct {
 	InputFidelities   []string // nil: input_fidelity is not part of the family
 }
 
-// Byte limits of uploads. Upstream says "less than 4MB" / "25MB"; sdgate
+// Byte limits of uploads. Upstream says "less than 4MB" / "50MB"; sdgate
 // reads MB as MiB, the more permissive reading.
 const (
 	MaxDallE2ImageBytes = 4 << 20
@@ -206,6 +208,14 @@ func ValidateEdit(req ImageEditRequest, r Rules) error {
 	if !er.Edits {
 		return fieldErr("model", CodeInvalidValue,
 			"Invalid 'model': %s does not support image edits. Use dall-e-2, a gpt-image model or a local model.", r.Family)
+	}
+	if req.JSON && r.Family == FamilyDallE2 {
+		return fieldErr("model", CodeInvalidValue,
+			"Invalid 'model': JSON edit bodies support GPT image models only; send dall-e-2 edits as multipart/form-data.")
+	}
+	if IsGPTImage(r.Family) && !req.JSON {
+		// Upstream's multipart edit form also takes "standard" for GPT models.
+		r.Qualities = append(slices.Clip(r.Qualities), QualityStandard)
 	}
 	checks := []func() error{
 		func() error { return checkImages(req.Images, er, "an edit") },
@@ -260,16 +270,20 @@ func ValidateVariation(req ImageVariationRequest, r Rules) error {
 // checkImages counts the images against the family and sdgate's pipeline,
 // which starts from one image, and checks their byte sizes.
 func checkImages(images []Upload, er EditRules, what string) error {
+	param := "image"
+	if len(images) > 0 && images[0].Field == FieldImages {
+		param = FieldImages // the JSON body's name
+	}
 	switch n := len(images); {
 	case n == 0:
-		return fieldErr("image", CodeMissingParameter, "Missing required parameter: 'image'.")
+		return fieldErr(param, CodeMissingParameter, "Missing required parameter: '%s'.", param)
 	case n > er.MaxImages && er.MaxImages == 1:
-		return fieldErr("image", CodeInvalidValue, "Invalid 'image': %s takes one image, but %d were sent.", what, n)
+		return fieldErr(param, CodeInvalidValue, "Invalid '%s': %s takes one image, but %d were sent.", param, what, n)
 	case n > er.MaxImages:
-		return fieldErr("image", CodeInvalidValue, "Invalid 'image': at most %d images, but %d were sent.", er.MaxImages, n)
+		return fieldErr(param, CodeInvalidValue, "Invalid '%s': at most %d images, but %d were sent.", param, er.MaxImages, n)
 	case n > 1:
-		return fieldErr("image", CodeInvalidValue,
-			"Invalid 'image': sdgate edits one image per request (Stable Diffusion starts from a single image), but %d were sent.", n)
+		return fieldErr(param, CodeInvalidValue,
+			"Invalid '%s': sdgate edits one image per request (Stable Diffusion starts from a single image), but %d were sent. This is a deliberate difference from upstream, which composes up to %d.", param, n, MaxEditImages)
 	}
 	return checkUpload(&images[0], er.MaxImageBytes)
 }

@@ -53,6 +53,14 @@ func TestValidateEdit(t *testing.T) {
 		{"strength 0", FamilyLocal, ImageEditRequest{Images: one, Prompt: "p", Strength: ptr(0.0)}, "strength", CodeInvalidValue},
 		{"strength above 1", FamilyLocal, ImageEditRequest{Images: one, Prompt: "p", Strength: ptr(1.5)}, "strength", CodeInvalidValue},
 		{"stream", FamilyGPTImage, ImageEditRequest{Images: one, Prompt: "p", Stream: ptr(true)}, "stream", CodeInvalidValue},
+		{"gpt-image-1.5 multipart quality standard", FamilyGPTImage15, ImageEditRequest{Images: one, Prompt: "p", Quality: "standard"}, "", ""},
+		{"gpt-image-1.5 JSON quality standard", FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Prompt: "p", Quality: "standard"}, "quality", CodeInvalidValue},
+		{"gpt-image-1.5 JSON with mask", FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Mask: &mask, Prompt: "p"}, "", ""},
+		{"gpt-image-2 image at 50 MiB", FamilyGPTImage2, ImageEditRequest{Images: []Upload{upload("image", MaxUploadBytes)}, Prompt: "p"}, "", ""},
+		{"gpt-image-2 image over 50 MiB", FamilyGPTImage2, ImageEditRequest{Images: []Upload{upload("image", MaxUploadBytes+1)}, Prompt: "p"}, "image", CodeImageTooLarge},
+		{"JSON two images", FamilyGPTImage, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 1), upload(FieldImages, 1)}, Prompt: "p"}, "images", CodeInvalidValue},
+		{"JSON body on dall-e-2", FamilyDallE2, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Prompt: "p"}, "model", CodeInvalidValue},
+		{"dall-e-2 quality standard", FamilyDallE2, ImageEditRequest{Images: one, Prompt: "p", Quality: "standard"}, "", ""},
 		{"dall-e-2 n 11", FamilyDallE2, ImageEditRequest{Images: one, Prompt: "p", N: ptr(11)}, "n", CodeIntegerAboveMax},
 	}
 	for _, tt := range tests {
@@ -113,18 +121,40 @@ func checkFieldErr(t *testing.T, err error, wantParam, wantCode string) {
 }
 
 func TestDefaultEditModel(t *testing.T) {
+	// Upstream's default for edits without "model", whatever else is sent.
+	if DefaultEditModel != "gpt-image-1.5" {
+		t.Errorf("DefaultEditModel = %s, want gpt-image-1.5", DefaultEditModel)
+	}
+	if _, ok := RulesFor(Family(DefaultEditModel)); !ok {
+		t.Errorf("DefaultEditModel %s has no rules", DefaultEditModel)
+	}
+}
+
+// The new edit rules answer these exact messages.
+func TestEditRuleMessages(t *testing.T) {
+	json1 := []Upload{upload(FieldImages, 10)}
 	tests := []struct {
-		req  ImageEditRequest
-		want string
+		family Family
+		req    ImageEditRequest
+		param  string
+		msg    string
 	}{
-		{ImageEditRequest{Prompt: "p"}, "dall-e-2"},
-		{ImageEditRequest{Prompt: "p", OutputFormat: "png"}, "gpt-image-1"},
-		{ImageEditRequest{Prompt: "p", InputFidelity: "low"}, "gpt-image-1"},
-		{ImageEditRequest{Prompt: "p", Background: "auto"}, "gpt-image-1"},
+		{FamilyDallE2, ImageEditRequest{JSON: true, Images: json1, Prompt: "p"}, "model",
+			"Invalid 'model': JSON edit bodies support GPT image models only; send dall-e-2 edits as multipart/form-data."},
+		{FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 1), upload(FieldImages, 1)}, Prompt: "p"}, "images",
+			"Invalid 'images': sdgate edits one image per request (Stable Diffusion starts from a single image), but 2 were sent. This is a deliberate difference from upstream, which composes up to 16."},
+		{FamilyGPTImage15, ImageEditRequest{JSON: true, Images: json1, Prompt: "p", Quality: "standard"}, "quality",
+			"Invalid value for 'quality': 'standard'. Supported values are: 'low', 'medium', 'high', 'auto'."},
+		{FamilyGPTImage15, ImageEditRequest{Images: []Upload{upload("image", 10)}, Prompt: "p", Quality: "hd"}, "quality",
+			"Invalid value for 'quality': 'hd'. Supported values are: 'low', 'medium', 'high', 'auto', 'standard'."},
+		{FamilyGPTImage2, ImageEditRequest{Images: []Upload{upload("image", MaxUploadBytes+1)}, Prompt: "p"}, "image",
+			"Invalid 'image': the file must be less than 50 MB, but it has 52428801 bytes."},
 	}
 	for _, tt := range tests {
-		if got := DefaultEditModel(tt.req); got != tt.want {
-			t.Errorf("DefaultEditModel(%+v) = %s, want %s", tt.req, got, tt.want)
+		err := ValidateEdit(tt.req, mustRules(t, tt.family))
+		var e *Error
+		if !errors.As(err, &e) || e.Param != tt.param || e.Message != tt.msg {
+			t.Errorf("%s: got %v, want %s: %s", tt.family, err, tt.param, tt.msg)
 		}
 	}
 }

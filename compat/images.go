@@ -83,15 +83,25 @@ type ImageData struct {
 
 // ImageUsage is the token accounting GPT image models report. Every figure
 // is always written, even when zero, because openai-python requires them.
+// OutputTokensDetails is optional upstream (the SDKs type it so) and
+// always sent by sdgate.
 type ImageUsage struct {
-	TotalTokens        int                `json:"total_tokens"`
-	InputTokens        int                `json:"input_tokens"`
-	OutputTokens       int                `json:"output_tokens"`
-	InputTokensDetails InputTokensDetails `json:"input_tokens_details"`
+	TotalTokens         int                  `json:"total_tokens"`
+	InputTokens         int                  `json:"input_tokens"`
+	OutputTokens        int                  `json:"output_tokens"`
+	InputTokensDetails  InputTokensDetails   `json:"input_tokens_details"`
+	OutputTokensDetails *OutputTokensDetails `json:"output_tokens_details,omitempty"`
 }
 
 // InputTokensDetails splits InputTokens by modality.
 type InputTokensDetails struct {
+	TextTokens  int `json:"text_tokens"`
+	ImageTokens int `json:"image_tokens"`
+}
+
+// OutputTokensDetails splits OutputTokens by modality. Stable Diffusion
+// writes no text, so TextTokens is always 0.
+type OutputTokensDetails struct {
 	TextTokens  int `json:"text_tokens"`
 	ImageTokens int `json:"image_tokens"`
 }

@@ -24,7 +24,7 @@ type Upload struct {
 // Multipart limits. The whole body is capped by the server before it is
 // read; these bound single parts so one field cannot take all of it.
 const (
-	MaxUploadBytes = 25 << 20  // one file (gpt-image-1's limit)
+	MaxUploadBytes = 50 << 20  // one file (the GPT image models' limit)
 	MaxValueBytes  = 256 << 10 // one text field (a 32000-character prompt in 4-byte runes, twice over)
 	MaxFormParts   = 64        // every part, files and text
 )

@@ -140,3 +140,29 @@ func TestRulesForUnknown(t *testing.T) {
 		t.Error("RulesFor(dall-e-4) ok, want false")
 	}
 }
+
+func TestAutoSize(t *testing.T) {
+	tests := []struct {
+		f          Family
+		inW, inH   int
+		wantW, wan int
+		ok         bool
+	}{
+		{FamilyGPTImage, 0, 0, 1024, 1024, true},
+		{FamilyGPTImage2, 0, 0, 1024, 1024, true},
+		{FamilyGPTImage15, 200, 100, 1536, 1024, true},
+		{FamilyGPTImageMini, 100, 200, 1024, 1536, true},
+		{FamilyChatGPTImage, 110, 100, 1024, 1024, true}, // leans too little
+		{FamilyGPTImage, 123, 100, 1536, 1024, true},
+		{FamilyGPTImage, 100, 123, 1024, 1536, true},
+		{FamilyGPTImage, 64, 64, 1024, 1024, true},
+		{FamilyLocal, 0, 0, 0, 0, false},
+		{FamilyDallE2, 0, 0, 0, 0, false},
+	}
+	for _, tt := range tests {
+		w, h, ok := AutoSize(tt.f, tt.inW, tt.inH)
+		if w != tt.wantW || h != tt.wan || ok != tt.ok {
+			t.Errorf("AutoSize(%s, %d, %d) = %d, %d, %v; want %d, %d, %v", tt.f, tt.inW, tt.inH, w, h, ok, tt.wantW, tt.wan, tt.ok)
+		}
+	}
+}

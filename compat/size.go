@@ -48,3 +48,38 @@ func parseSide(s string) (int, error) {
 
 // FormatSize is the inverse of ParseSize.
 func FormatSize(width, height int) string { return fmt.Sprintf("%dx%d", width, height) }
+
+// The sizes "auto" delivers for the OpenAI families: upstream answers
+// 1024x1024, or the landscape / portrait size when the input leans that
+// way (edits).
+const (
+	AutoSquare    = "1024x1024"
+	AutoLandscape = "1536x1024"
+	AutoPortrait  = "1024x1536"
+)
+
+// autoLean is how far an input's aspect must lean from square before
+// "auto" follows it: halfway, in log scale, between 1:1 and 3:2.
+const autoLean = 1.2247 // sqrt(1.5)
+
+// AutoSize is what "auto" delivers for family f: a 1024-class size for
+// every OpenAI family that has "auto", picked by the input image's aspect
+// when there is one (inW, inH > 0; 0, 0 for a generation). ok is false for
+// FamilyLocal, whose "auto" is the model's own size (or the input's).
+func AutoSize(f Family, inW, inH int) (w, h int, ok bool) {
+	if f == FamilyLocal || f == FamilyDallE2 || f == FamilyDallE3 {
+		return 0, 0, false
+	}
+	size := AutoSquare
+	if inW > 0 && inH > 0 {
+		aspect := float64(inW) / float64(inH)
+		switch {
+		case aspect >= autoLean:
+			size = AutoLandscape
+		case aspect <= 1/autoLean:
+			size = AutoPortrait
+		}
+	}
+	w, h, _ = ParseSize(size)
+	return w, h, true
+}

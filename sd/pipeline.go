@@ -173,18 +173,11 @@ type conditioning struct {
 }
 
 func (m *Model) conditioning(j job, clock *ortClock) (conditioning, error) {
-	pos, err := m.tokenizer.EncodePadded(j.Prompt)
+	text, err := m.promptWindows(j)
 	if err != nil {
-		return conditioning{}, paramErr("prompt", "%v", err)
+		return conditioning{}, err
 	}
-	rows := [][]int{pos.IDs}
-	if j.cfg {
-		neg, err := m.tokenizer.EncodePadded(j.NegativePrompt)
-		if err != nil {
-			return conditioning{}, paramErr("negative_prompt", "%v", err)
-		}
-		rows = [][]int{neg.IDs, pos.IDs}
-	}
+	rows := text.rows
 	te := m.textEncoder
 	ids := make([]int32, 0, len(rows)*int(te.length))
 	for _, r := range rows {
@@ -192,20 +185,24 @@ func (m *Model) conditioning(j job, clock *ortClock) (conditioning, error) {
 			ids = append(ids, int32(id))
 		}
 	}
-	per := int(te.length * te.hidden)
-	encoded := make([]float32, len(rows)*per)
+	encoded := make([]float32, len(rows)*int(te.length*te.hidden))
 	if err := clock.time(func() error { return te.encode(ids, len(rows), encoded) }); err != nil {
 		return conditioning{}, err
 	}
-	// Repeat each row N times: the batch is [row0 x N, row1 x N].
-	hidden := make([]float32, 0, len(rows)*j.N*per)
-	for r := range rows {
+	// A prompt's windows are consecutive rows, so its embeddings joined on
+	// the token axis are one slice. Repeat each prompt N times: the batch
+	// is [negative x N, prompt x N].
+	per := text.windows * int(te.length*te.hidden)
+	prompts := len(rows) / text.windows
+	hidden := make([]float32, 0, prompts*j.N*per)
+	for p := range prompts {
 		for range j.N {
-			hidden = append(hidden, encoded[r*per:(r+1)*per]...)
+			hidden = append(hidden, encoded[p*per:(p+1)*per]...)
 		}
 	}
 	sched, _ := scheduler.New(j.Scheduler, m.schedConfig, j.Steps)
-	return conditioning{hidden: hidden, tokens: te.length, kept: pos.Kept, truncated: pos.Truncated, scheduler: sched.Name()}, nil
+	return conditioning{hidden: hidden, tokens: int64(text.windows) * te.length, kept: text.kept,
+		truncated: text.truncated, scheduler: sched.Name()}, nil
 }
 
 // batchNoise draws noise for a batch the way diffusers does with a list of

@@ -158,7 +158,8 @@ func TestValidation(t *testing.T) {
 
 func TestLongPromptIsTruncatedAndReported(t *testing.T) {
 	m := loadModel(t, synth.Options{})
-	long := strings.Repeat("a lighthouse on a cliff ", 40)
+	// Five tokens a phrase: past sd.MaxPromptChunks windows of 75.
+	long := strings.Repeat("a lighthouse on a cliff ", 15*sd.MaxPromptChunks+5)
 	res := generate(t, m, sd.Request{Prompt: long, Steps: 1})
 	if !res.Truncated || len(res.Prompt) >= len(long) || !strings.HasPrefix(long, res.Prompt) {
 		t.Errorf("truncated=%v kept %d of %d chars: %q", res.Truncated, len(res.Prompt), len(long), res.Prompt)
@@ -166,6 +167,47 @@ func TestLongPromptIsTruncatedAndReported(t *testing.T) {
 	short := generate(t, m, sd.Request{Prompt: "A Lighthouse", Steps: 1})
 	if short.Truncated || short.Prompt != "a lighthouse" {
 		t.Errorf("short prompt: truncated=%v kept %q", short.Truncated, short.Prompt)
+	}
+}
+
+// A prompt past 75 tokens is encoded in 75-token windows whose embeddings
+// are joined: all of it conditions the image, the negative prompt gets as
+// many windows, and revised_prompt is the whole prompt.
+func TestLongPromptChunks(t *testing.T) {
+	m := loadModel(t, synth.Options{})
+	words := func(w string, n int) string { return strings.TrimSpace(strings.Repeat(w+" ", n)) }
+	if m.Tokens("a b") != 4 {
+		t.Fatalf("the test vocabulary encodes %q as %d tokens, want a and b one each", "a b", m.Tokens("a b"))
+	}
+	first := words("a", 75)              // one full window
+	long := first + " " + words("b", 75) // two: the second says something else
+	for _, tt := range []struct {
+		prompt, negative string
+		windows          int
+	}{
+		{"a cat", "", 1}, {first, "", 1}, {first + " b", "", 2}, {long, "", 2}, {"a", long, 2},
+		{long, long + " " + long, 4}, {words("b", 300), "", 4},
+	} {
+		windows, rows, tokens := sd.PromptWindows(t, m, tt.prompt, tt.negative)
+		if windows != tt.windows || rows != 2*tt.windows || tokens != int64(77*tt.windows) {
+			t.Errorf("%d+%d chars: %d windows, %d rows, %d tokens; want %d windows", len(tt.prompt), len(tt.negative), windows, rows, tokens, tt.windows)
+		}
+	}
+	res := generate(t, m, sd.Request{Prompt: long, Steps: 2, Seed: 3, HasSeed: true})
+	if res.Truncated || res.Prompt != long {
+		t.Errorf("truncated=%v, kept %d of %d chars", res.Truncated, len(res.Prompt), len(long))
+	}
+	cut := generate(t, m, sd.Request{Prompt: first, Steps: 2, Seed: 3, HasSeed: true})
+	if bytes.Equal(pngBytes(t, res, 0), pngBytes(t, cut, 0)) {
+		t.Error("the second window changed nothing: the prompt's tail does not condition the image")
+	}
+	again := generate(t, m, sd.Request{Prompt: long, Steps: 2, Seed: 3, HasSeed: true})
+	if !bytes.Equal(pngBytes(t, res, 0), pngBytes(t, again, 0)) {
+		t.Error("a chunked prompt does not reproduce")
+	}
+	withNeg := generate(t, m, sd.Request{Prompt: "a", NegativePrompt: long, Steps: 1, Guidance: 7, HasGuidance: true})
+	if len(withNeg.Images) != 1 {
+		t.Errorf("%d images", len(withNeg.Images))
 	}
 }
 

@@ -27,6 +27,7 @@ type unet struct {
 	hiddenType   ort.TensorElementDataType
 	outType      ort.TensorElementDataType
 	hidden       int64 // encoder_hidden_states width, or -1 when symbolic
+	sequence     int64 // encoder_hidden_states tokens when fixed, -1 when symbolic
 	timestep     timestepKind
 	timestepType ort.TensorElementDataType
 	castScalar   bool // fp16 scalar timestep fed as float32 through a rewritten graph
@@ -59,7 +60,7 @@ func newUNet(n *network) (*unet, error) {
 	if err := n.requireFloat(hs, ok, "encoder_hidden_states", 3); err != nil {
 		return nil, err
 	}
-	u.hiddenType, u.hidden = hs.Type, hs.Dims[2]
+	u.hiddenType, u.hidden, u.sequence = hs.Type, hs.Dims[2], hs.Dims[1]
 	out, ok := n.output("out_sample")
 	if err := n.requireFloat(out, ok, "out_sample", 4); err != nil {
 		return nil, err

@@ -124,15 +124,15 @@ func contractGenerations(t *testing.T, ts *httptest.Server, localID string, nw, 
 			Quality: "hd", Style: "natural", ResponseFormat: "b64_json"}, 1792, 1024, "png", 1, false, false, true},
 		{"dall-e-3 tall url", openai.ImageRequest{Prompt: "a fox", Model: "dall-e-3", Size: "1024x1792"},
 			1024, 1792, "png", 1, true, false, true},
-		{"gpt-image-1 auto", openai.ImageRequest{Prompt: "a fox", Model: "gpt-image-1"},
-			nw, nh, "png", 1, false, true, false},
+		{"gpt-image-1 auto is 1024x1024, not the native size", openai.ImageRequest{Prompt: "a fox", Model: "gpt-image-1"},
+			1024, 1024, "png", 1, false, true, false},
 		{"gpt-image-1 jpeg", openai.ImageRequest{Prompt: "a fox", Model: "gpt-image-1", Size: "1536x1024",
 			Quality: "low", OutputFormat: "jpeg", OutputCompression: 60, Background: "opaque", Moderation: "low", User: "u1"},
 			1536, 1024, "jpeg", 1, false, true, false},
 		{"gpt-image-1 webp n=2", openai.ImageRequest{Prompt: "a fox", Model: "gpt-image-1", N: 2, Size: "1024x1536",
 			Quality: "high", OutputFormat: "webp", OutputCompression: 80}, 1024, 1536, "webp", 2, false, true, false},
 		{"missing model with output_format is gpt-image-1", openai.ImageRequest{Prompt: "a fox", OutputFormat: "png"},
-			nw, nh, "png", 1, false, true, false},
+			1024, 1024, "png", 1, false, true, false},
 		{"local model exact size", openai.ImageRequest{Prompt: "a fox", Model: localID,
 			Size: fmt.Sprintf("%dx%d", nw, halfH), ResponseFormat: "url"}, nw, halfH, "png", 1, true, true, false},
 		{"local model auto is native", openai.ImageRequest{Prompt: "a fox", Model: localID},
@@ -261,7 +261,7 @@ func TestContractModels(t *testing.T) {
 		}
 	}
 	want := []string{"sd-tiny", "sd-turbo", "chatgpt-image-latest", "dall-e-2", "dall-e-3",
-		"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"}
+		"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21"}
 	if len(ids) != len(want) {
 		t.Fatalf("ids %v, want %v", ids, want)
 	}

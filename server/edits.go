@@ -13,10 +13,11 @@ import (
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
-// UploadLimit caps the bodies of the multipart routes (edits, variations):
-// the largest image upstream takes plus room for the other parts. It
-// replaces Options.BodyLimit there when it is the larger of the two.
-const UploadLimit = compat.MaxUploadBytes + 1<<20
+// UploadLimit caps the bodies of the upload routes (edits, variations):
+// the largest image upstream takes and a mask, base64-encoded as a JSON
+// edit carries them (4/3 of their size), plus room for the other fields.
+// It replaces Options.BodyLimit there when it is the larger of the two.
+const UploadLimit = (compat.MaxUploadBytes+compat.MaxMaskBytes)/3*4 + 1<<20
 
 // isUploadRoute names the routes whose bodies are multipart image uploads.
 func isUploadRoute(path string) bool {
@@ -30,17 +31,13 @@ const VariationStrength = 0.7
 
 // createImageEdit is POST /v1/images/edits.
 func (s *Server) createImageEdit(c *gin.Context) error {
-	boundary, err := multipartBoundary(c.Request)
+	req, err := readEditRequest(c)
 	if err != nil {
 		return err
 	}
-	req, err := compat.ReadImageEditRequest(c.Request.Body, boundary)
-	if err != nil {
-		return uploadErr(c, err)
-	}
 	name := req.Model
 	if name == "" {
-		name = compat.DefaultEditModel(req)
+		name = compat.DefaultEditModel
 	}
 	t, err := s.resolveModel(name)
 	if err != nil {
@@ -71,7 +68,7 @@ func (s *Server) createImageEdit(c *gin.Context) error {
 // the upload at VariationStrength, with an empty prompt unless the prompt
 // extension gives one.
 func (s *Server) createImageVariation(c *gin.Context) error {
-	boundary, err := multipartBoundary(c.Request)
+	boundary, err := multipartBoundary(c.Request, "multipart/form-data")
 	if err != nil {
 		return err
 	}
@@ -121,13 +118,35 @@ func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGen
 	return nil
 }
 
+// readEditRequest reads either body form of an edit: multipart/form-data
+// or upstream's application/json with data URLs.
+func readEditRequest(c *gin.Context) (compat.ImageEditRequest, error) {
+	mediaType, _, _ := mime.ParseMediaType(c.Request.Header.Get("Content-Type"))
+	if mediaType == "application/json" {
+		body, err := readJSONBody(c.Request)
+		if err != nil {
+			return compat.ImageEditRequest{}, err
+		}
+		return compat.DecodeImageEditJSON(body)
+	}
+	boundary, err := multipartBoundary(c.Request, "multipart/form-data or application/json")
+	if err != nil {
+		return compat.ImageEditRequest{}, err
+	}
+	req, err := compat.ReadImageEditRequest(c.Request.Body, boundary)
+	if err != nil {
+		return req, uploadErr(c, err)
+	}
+	return req, nil
+}
+
 // multipartBoundary insists on multipart/form-data and returns its boundary
 // ("" when missing: the reader reports it).
-func multipartBoundary(r *http.Request) (string, error) {
+func multipartBoundary(r *http.Request, expected string) (string, error) {
 	ct := r.Header.Get("Content-Type")
 	mediaType, params, err := mime.ParseMediaType(ct)
 	if err != nil || mediaType != "multipart/form-data" {
-		return "", badRequest(fmt.Sprintf("Invalid Content-Type header (%q): expected multipart/form-data.", ct))
+		return "", badRequest(fmt.Sprintf("Invalid Content-Type header (%q): expected %s.", ct, expected))
 	}
 	return params["boundary"], nil
 }

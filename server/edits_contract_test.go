@@ -72,6 +72,10 @@ func findInfo(infos []models.Info, id string) *models.Info {
 // models' native size, so no resize touches the kept pixels).
 var editHole = image.Rect(16, 8, 48, 40)
 
+// bigEditHole is editHole on a 1024x1024 picture, the size "auto" gives
+// the GPT image families.
+var bigEditHole = image.Rect(256, 128, 768, 640)
+
 // checkEdited compares an edited picture with the original: identical
 // outside hole, and changed somewhere inside it.
 func checkEdited(t *testing.T, got image.Image, orig *image.NRGBA, hole image.Rectangle) {
@@ -123,7 +127,8 @@ func TestEditContractGoOpenAIRealPipeline(t *testing.T) {
 		})
 	}
 	t.Run("gpt-image-1: the image's own transparent pixels are the mask", func(t *testing.T) {
-		holed := testPicture(64, 64, editHole)
+		// 1024x1024 in, so "auto" (1024x1024) delivers the input's own size.
+		holed := testPicture(1024, 1024, bigEditHole)
 		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Model: "gpt-image-1", Prompt: "a hat",
 			Image: bytes.NewReader(encodeTo(t, "png", holed)), Quality: "low", N: 2})
 		if err != nil {
@@ -134,7 +139,7 @@ func TestEditContractGoOpenAIRealPipeline(t *testing.T) {
 		}
 		for _, d := range resp.Data {
 			img, _ := decodeImage(t, imageBytes(t, ts.Client(), d))
-			checkEdited(t, img, holed, editHole)
+			checkEdited(t, img, holed, bigEditHole)
 		}
 	})
 	t.Run("dall-e-2 256x256 on a 64x64 model: kept pixels exact after the resize", func(t *testing.T) {
@@ -150,7 +155,7 @@ func TestEditContractGoOpenAIRealPipeline(t *testing.T) {
 		checkEdited(t, img, big, hole)
 	})
 	t.Run("dall-e-2 defaults: url, 1024x1024", func(t *testing.T) {
-		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Prompt: "a hat",
+		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Model: "dall-e-2", Prompt: "a hat",
 			Image: bytes.NewReader(origPNG), Mask: bytes.NewReader(maskPNG)})
 		if err != nil {
 			t.Fatal(err)
@@ -254,7 +259,7 @@ func TestEditContractNodeSDKRealPipeline(t *testing.T) {
 
 	dir := t.TempDir()
 	orig := testPicture(64, 64, image.Rectangle{})
-	holed := testPicture(64, 64, editHole)
+	holed := testPicture(1024, 1024, bigEditHole)
 	inputs := map[string][]byte{
 		"image.png":  encodeTo(t, "png", orig),
 		"mask.png":   encodeTo(t, "png", maskPicture(64, 64, editHole)),
@@ -289,7 +294,7 @@ func TestEditContractNodeSDKRealPipeline(t *testing.T) {
 	}
 	checkEdited(t, read("edit-"+editModel+".png"), orig, editHole)
 	checkEdited(t, read("edit-"+inpaintModel+".png"), orig, editHole)
-	checkEdited(t, read("edit-array.png"), holed, editHole)
+	checkEdited(t, read("edit-array.png"), holed, bigEditHole)
 	for name, want := range map[string]image.Point{
 		"edit-webp.png": {64, 64}, "variation-0.png": {256, 256}, "variation-1.png": {256, 256},
 	} {

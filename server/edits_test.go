@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -157,8 +158,8 @@ func TestEditErrorsOverHTTP(t *testing.T) {
 		{"not an image", "/v1/images/edits", []formPart{img([]byte("GIF89a....")), prompt}, "image", "invalid_image_format"},
 		{"corrupt PNG", "/v1/images/edits", []formPart{img(square[:60]), prompt}, "image", "invalid_image"},
 		{"picture beyond 4096 px", "/v1/images/edits", []formPart{img(pngHeader(5000, 5000)), prompt}, "image", "image_too_large"},
-		{"dall-e-2 over 4 MiB", "/v1/images/edits", []formPart{img(bytes.Repeat([]byte{1}, compat.MaxDallE2ImageBytes+1)), prompt}, "image", "image_too_large"},
-		{"dall-e-2 not square", "/v1/images/edits", []formPart{img(wide), prompt}, "image", "invalid_image"},
+		{"dall-e-2 over 4 MiB", "/v1/images/edits", []formPart{img(bytes.Repeat([]byte{1}, compat.MaxDallE2ImageBytes+1)), prompt, textPart("model", "dall-e-2")}, "image", "image_too_large"},
+		{"dall-e-2 not square", "/v1/images/edits", []formPart{img(wide), prompt, textPart("model", "dall-e-2")}, "image", "invalid_image"},
 		{"mask not a PNG", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "jpeg", maskPicture(32, 32, image.Rectangle{}))), prompt}, "mask", "invalid_image_format"},
 		{"mask of another size", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "png", maskPicture(16, 16, image.Rect(0, 0, 4, 4)))), prompt}, "mask", "invalid_image"},
 		{"mask without transparency", "/v1/images/edits", []formPart{img(square), filePart("mask", encodeTo(t, "png", maskPicture(32, 32, image.Rectangle{}))), prompt}, "mask", "invalid_image"},
@@ -171,7 +172,7 @@ func TestEditErrorsOverHTTP(t *testing.T) {
 		{"n as words", "/v1/images/edits", []formPart{img(square), prompt, textPart("n", "two")}, "n", "invalid_type"},
 		{"streaming", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("stream", "true")}, "stream", "invalid_value"},
 		{"strength 0", "/v1/images/edits", []formPart{img(square), prompt, textPart("strength", "0")}, "strength", "invalid_value"},
-		{"dall-e-2 size", "/v1/images/edits", []formPart{img(square), prompt, textPart("size", "1536x1024")}, "size", "invalid_value"},
+		{"dall-e-2 size", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "dall-e-2"), textPart("size", "1536x1024")}, "size", "invalid_value"},
 		{"gpt-image-1 transparent background", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("background", "transparent")}, "background", "invalid_value"},
 		{"variation without image", "/v1/images/variations", []formPart{textPart("n", "1")}, "image", "missing_required_parameter"},
 		{"variation of gpt-image-1", "/v1/images/variations", []formPart{img(square), textPart("model", "gpt-image-1")}, "model", "invalid_value"},
@@ -220,7 +221,10 @@ func TestEditRequestShapes(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"JSON body", "/v1/images/edits", []byte(`{"prompt":"x"}`), "application/json", 400, "<null>"},
+		{"JSON body without images", "/v1/images/edits", []byte(`{"prompt":"x"}`), "application/json", 400, "missing_required_parameter"},
+		{"JSON body, bad JSON", "/v1/images/edits", []byte(`{"prompt":`), "application/json", 400, "<null>"},
+		{"text body", "/v1/images/edits", []byte(`x`), "text/plain", 400, "<null>"},
+		{"JSON variation", "/v1/images/variations", []byte(`{"prompt":"x"}`), "application/json", 400, "<null>"},
 		{"no boundary", "/v1/images/variations", []byte("x"), "multipart/form-data", 400, "<null>"},
 		{"truncated multipart", "/v1/images/edits", []byte("--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx"), "multipart/form-data; boundary=b", 400, "<null>"},
 	}
@@ -309,11 +313,11 @@ func TestEditsReachThePipeline(t *testing.T) {
 	}{
 		{"go-openai dall-e-2 with mask: n=0, empty size and format", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", opaque)), filePart("mask", encodeTo(t, "png", maskPicture(32, 32, hole))),
-			textPart("prompt", "a hat"), textPart("n", "0"), textPart("size", ""), textPart("response_format", ""),
+			textPart("prompt", "a hat"), textPart("model", "dall-e-2"), textPart("n", "0"), textPart("size", ""), textPart("response_format", ""),
 		}, image.Pt(64, 64), image.Pt(1024, 1024), true, 1, "a hat", true},
 		{"transparent pixels are the mask", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", holed)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
-		}, image.Pt(64, 64), image.Pt(32, 32), true, 1, "p", false},
+		}, image.Pt(64, 64), image.Pt(1024, 1024), true, 1, "p", false},
 		{"JPEG without mask: whole image at the default strength", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "jpeg", opaque)), textPart("prompt", "p"), textPart("model", "gpt-image-1"),
 			textPart("size", "1536x1024"),
@@ -322,9 +326,17 @@ func TestEditsReachThePipeline(t *testing.T) {
 			filePart("image[]", encodeTo(t, "webp", testPicture(48, 32, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "sd-tiny"), textPart("size", "96x64"), textPart("strength", "0.5"),
 		}, image.Pt(96, 64), image.Pt(96, 64), false, 0.5, "p", false},
-		{"non-square auto keeps the aspect", "/v1/images/edits", []formPart{
+		{"wide input, auto: 1536x1024 generated near the native size", "/v1/images/edits", []formPart{
 			filePart("image", encodeTo(t, "png", testPicture(200, 100, image.Rectangle{}))), textPart("prompt", "p"),
 			textPart("model", "gpt-image-1"), textPart("size", "auto"),
+		}, image.Pt(80, 56), image.Pt(1536, 1024), false, spec.DefaultStrength, "p", false},
+		{"tall input, auto: 1024x1536", "/v1/images/edits", []formPart{
+			filePart("image", encodeTo(t, "png", testPicture(60, 100, image.Rectangle{}))), textPart("prompt", "p"),
+			textPart("model", "gpt-image-2"),
+		}, image.Pt(56, 80), image.Pt(1024, 1536), false, spec.DefaultStrength, "p", false},
+		{"local model, auto: the input's own size", "/v1/images/edits", []formPart{
+			filePart("image", encodeTo(t, "png", testPicture(200, 100, image.Rectangle{}))), textPart("prompt", "p"),
+			textPart("model", "sd-tiny"),
 		}, image.Pt(88, 48), image.Pt(200, 100), false, spec.DefaultStrength, "p", false},
 		{"variation: default strength, empty prompt", "/v1/images/variations", []formPart{
 			filePart("image", encodeTo(t, "png", opaque)), textPart("n", "2"), textPart("size", "256x256"),
@@ -419,14 +431,16 @@ func TestEditUsageCountsTheInputImage(t *testing.T) {
 	if u == nil {
 		t.Fatal("no usage for gpt-image-1")
 	}
-	// 64x64 at low quality: one 64 px patch, plus one along the side.
-	want := compat.ImageUsage{InputTokens: u.InputTokensDetails.TextTokens + 2, OutputTokens: 2,
-		TotalTokens:        u.InputTokensDetails.TextTokens + 4,
-		InputTokensDetails: compat.InputTokensDetails{TextTokens: u.InputTokensDetails.TextTokens, ImageTokens: 2}}
-	if *u != want || u.InputTokensDetails.TextTokens == 0 {
+	// The input at the generation size (64x64) at low quality: one 64 px
+	// patch plus one along the side; the output 1024x1024 low: 272.
+	want := compat.ImageUsage{InputTokens: u.InputTokensDetails.TextTokens + 2, OutputTokens: 272,
+		TotalTokens:         u.InputTokensDetails.TextTokens + 274,
+		InputTokensDetails:  compat.InputTokensDetails{TextTokens: u.InputTokensDetails.TextTokens, ImageTokens: 2},
+		OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: 272}}
+	if !reflect.DeepEqual(*u, want) || u.InputTokensDetails.TextTokens == 0 {
 		t.Errorf("usage %+v, want %+v", *u, want)
 	}
-	if resp.Size != "32x32" || resp.Quality != "low" {
+	if resp.Size != "1024x1024" || resp.Quality != "low" {
 		t.Errorf("echo size %q quality %q", resp.Size, resp.Quality)
 	}
 }
@@ -495,7 +509,7 @@ func TestEditsAreMetered(t *testing.T) {
 	}
 	ts := startServer(t, editFake(), func(o *Options) { o.Gate = gate })
 	body, ct := multipartBody(t, filePart("image", encodeTo(t, "png", testPicture(32, 32, image.Rectangle{}))),
-		textPart("prompt", "p"), textPart("n", "2"), textPart("size", "256x256"))
+		textPart("prompt", "p"), textPart("model", "dall-e-2"), textPart("n", "2"), textPart("size", "256x256"))
 	anonymous := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/edits", ct, string(body))
 	first := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/edits", ct, string(body), "Authorization", "Bearer "+key)
 	second := do(t, ts.Client(), http.MethodPost, ts.URL+"/v1/images/variations", ct,
@@ -523,8 +537,10 @@ func TestFromEditRequest(t *testing.T) {
 			EditInput{Image: pic(1024, 1024), Mask: mask(1024, 1024)}, image.Pt(1024, 1024), image.Pt(512, 512), 1, true},
 		{"dall-e-2 256 without mask", compat.FamilyDallE2, compat.ImageEditRequest{Prompt: "p", Size: "256x256"},
 			EditInput{Image: pic(256, 256)}, image.Pt(256, 256), image.Pt(512, 512), spec.DefaultStrength, false},
-		{"gpt-image-1 auto is the image's size", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p"},
-			EditInput{Image: pic(1000, 750)}, image.Pt(1000, 750), image.Pt(592, 440), spec.DefaultStrength, false},
+		{"gpt-image-1 auto on a 4:3 input is 1536x1024", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p"},
+			EditInput{Image: pic(1000, 750)}, image.Pt(1536, 1024), image.Pt(624, 416), spec.DefaultStrength, false},
+		{"gpt-image-1.5 auto on a near-square input is 1024x1024", compat.FamilyGPTImage15, compat.ImageEditRequest{Prompt: "p"},
+			EditInput{Image: pic(1000, 900), Mask: mask(1000, 900)}, image.Pt(1024, 1024), image.Pt(512, 512), 1, true},
 		{"gpt-image-1 wide", compat.FamilyGPTImage, compat.ImageEditRequest{Prompt: "p", Size: "1536x1024", Strength: ptr(0.4)},
 			EditInput{Image: pic(300, 200), Mask: mask(300, 200)}, image.Pt(1536, 1024), image.Pt(624, 416), 0.4, true},
 		{"local exact size", compat.FamilyLocal, compat.ImageEditRequest{Prompt: "p", Size: "768x512"},
@@ -593,7 +609,7 @@ func TestEditsMatchOpenAPI(t *testing.T) {
 		wantStatus   int
 	}{
 		{"edit dall-e-2 url", "/v1/images/edits", []formPart{filePart("image", img), filePart("mask", mask),
-			textPart("prompt", "p"), textPart("n", "2"), textPart("size", "256x256")}, true, 200},
+			textPart("prompt", "p"), textPart("model", "dall-e-2"), textPart("n", "2"), textPart("size", "256x256")}, true, 200},
 		{"edit gpt-image-1 image[]", "/v1/images/edits", []formPart{filePart("image[]", img), textPart("prompt", "p"),
 			textPart("model", "gpt-image-1"), textPart("output_format", "jpeg"), textPart("output_compression", "50"),
 			textPart("strength", "0.5"), textPart("seed", "3")}, true, 200},

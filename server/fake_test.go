@@ -162,7 +162,7 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req spec.R
 		steps = info.DefaultSteps
 	}
 	return spec.Result{
-		Images: images, Prompt: truncateWords(req.Prompt, 75), Truncated: len(strings.Fields(req.Prompt)) > 75,
+		Images: images, Prompt: truncateWords(req.Prompt, fakePromptWords), Truncated: len(strings.Fields(req.Prompt)) > fakePromptWords,
 		Width: w, Height: h, Steps: steps, Guidance: req.Guidance, Scheduler: req.Scheduler,
 		Total: max(time.Since(start), time.Microsecond),
 	}, nil
@@ -186,6 +186,10 @@ func fakeValidate(req spec.Request) error {
 	}
 	return &spec.ParamError{Param: "scheduler", Message: fmt.Sprintf("unknown scheduler %q", req.Scheduler)}
 }
+
+// fakePromptWords is the fake pipeline's prompt limit: a word a token, as
+// many as the real pipeline's windows hold.
+const fakePromptWords = spec.MaxPromptChunks * 75
 
 func truncateWords(s string, n int) string {
 	words := strings.Fields(s)

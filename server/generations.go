@@ -78,9 +78,9 @@ func (s *Server) textTokens(req compat.ImageGenerationRequest, res spec.Result) 
 	if prompt == "" {
 		prompt = req.Prompt
 	}
-	n := min(s.gen.CountTokens(prompt), clipContext)
+	n := min(s.gen.CountTokens(prompt), maxPromptTokens)
 	if req.NegativePrompt != "" {
-		n += min(s.gen.CountTokens(req.NegativePrompt), clipContext)
+		n += min(s.gen.CountTokens(req.NegativePrompt), maxPromptTokens)
 	}
 	return n
 }

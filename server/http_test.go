@@ -376,7 +376,7 @@ func TestStreaming(t *testing.T) {
 			t.Fatal(err)
 		}
 		if e.Type != compat.EventImageGenerationCompleted || e.B64JSON == "" || e.Seed != uint64(5+i) ||
-			e.Size != "64x64" || e.Usage == nil || e.Usage.TotalTokens == 0 {
+			e.Size != "1024x1024" || e.Usage == nil || e.Usage.TotalTokens == 0 {
 			t.Errorf("event %d: %+v", i, e)
 		}
 	}

@@ -78,32 +78,35 @@ var uploadCodecs = []imageCodec{
 // checked before any pixel is decoded, so a small file cannot claim a huge
 // picture.
 func decodeUpload(u compat.Upload) (image.Image, error) {
-	const param = "image"
+	param := "image"
+	if u.Field == compat.FieldImages { // a JSON edit's data URL
+		param = "images[0].image_url"
+	}
 	for _, codec := range uploadCodecs {
 		if !codec.magic(u.Data) {
 			continue
 		}
 		cfg, err := codec.config(u.Data)
 		if err != nil {
-			return nil, undecodable(codec.name, err)
+			return nil, undecodable(param, codec.name, err)
 		}
 		if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > compat.MaxSide || cfg.Height > compat.MaxSide {
 			return nil, &compat.Error{Param: param, Code: compat.CodeImageTooLarge, Message: fmt.Sprintf(
-				"Invalid 'image': %dx%d is outside 1x1 to %dx%d.", cfg.Width, cfg.Height, compat.MaxSide, compat.MaxSide)}
+				"Invalid '%s': %dx%d is outside 1x1 to %dx%d.", param, cfg.Width, cfg.Height, compat.MaxSide, compat.MaxSide)}
 		}
 		img, err := codec.decode(u.Data)
 		if err != nil {
-			return nil, undecodable(codec.name, err)
+			return nil, undecodable(param, codec.name, err)
 		}
 		return img, nil
 	}
 	return nil, &compat.Error{Param: param, Code: compat.CodeInvalidImageFormat, Message: fmt.Sprintf(
-		"Invalid 'image': unsupported file format (declared as %q). Supported formats are PNG, JPEG and WebP.", u.ContentType)}
+		"Invalid '%s': unsupported file format (declared as %q). Supported formats are PNG, JPEG and WebP.", param, u.ContentType)}
 }
 
-func undecodable(format string, err error) error {
-	return &compat.Error{Param: "image", Code: compat.CodeInvalidImage,
-		Message: fmt.Sprintf("Invalid 'image': the file is not a valid %s image (%v).", format, err)}
+func undecodable(param, format string, err error) error {
+	return &compat.Error{Param: param, Code: compat.CodeInvalidImage,
+		Message: fmt.Sprintf("Invalid '%s': the file is not a valid %s image (%v).", param, format, err)}
 }
 
 // opaqueRGBA copies img to an opaque RGBA image at the origin. Partly

@@ -16,7 +16,7 @@ func TestPlanFinishRestoresKeptPixels(t *testing.T) {
 	hole := image.Rect(10, 20, 50, 40)
 	mask := compat.RepaintRegion(testPicture(96, 96, hole))
 	info := models.Info{ID: "m", NativeWidth: 64, NativeHeight: 64, DefaultSteps: 4, CanEncode: true}
-	plan, err := FromEditRequest(compat.ImageEditRequest{Prompt: "p"}, testTarget(t, "gpt-image-1", compat.FamilyGPTImage, info),
+	plan, err := FromEditRequest(compat.ImageEditRequest{Prompt: "p"}, testTarget(t, "m", compat.FamilyLocal, info),
 		EditInput{Image: orig, Mask: mask}, 1)
 	if err != nil {
 		t.Fatal(err)

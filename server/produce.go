@@ -151,6 +151,9 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 	if p.Operation == "" {
 		p.Operation = job.Endpoint
 	}
+	if job.Plan.Transparent { // the same pixels with the input's alpha kept
+		p.Operation += "/transparent"
+	}
 	p.Prompt, p.NegativePrompt = r.Prompt, r.NegativePrompt
 	p.Seed, p.HasSeed = r.Seed, job.Plan.ExplicitSeed
 	p.Steps, p.Guidance, p.HasGuidance, p.Scheduler = r.Steps, r.Guidance, r.HasGuidance, r.Scheduler

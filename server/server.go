@@ -72,6 +72,8 @@ var aliasFamilies = map[string]compat.Family{
 	"gpt-image-1.5":        compat.FamilyGPTImage15,
 	"chatgpt-image-latest": compat.FamilyChatGPTImage,
 	"gpt-image-2":          compat.FamilyGPTImage2,
+	// The dated snapshot of gpt-image-2 follows its rules.
+	"gpt-image-2-2026-04-21": compat.FamilyGPTImage2,
 }
 
 // Options configure a Server; the zero value of each field means its

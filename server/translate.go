@@ -19,12 +19,13 @@ type GenerationPlan struct {
 	OutputFormat   string // png, jpeg or webp
 	Compression    int    // jpeg / webp quality, 0..100
 	Quality        string // echoed quality: low, medium, high (GPT-like families)
-	Background     string // echoed background (always opaque)
+	Background     string // echoed background: opaque, or transparent (edits with a mask)
 
 	RevisedPrompt bool // dall-e-3 answers revised_prompt
 	ExplicitSeed  bool // the client chose the seed: the result is deterministic (cacheable)
 	Usage         bool // GPT-like families answer usage and echo fields
 	Stream        bool
+	Transparent   bool // kept pixels keep the input's alpha (see transparentEdit)
 
 	// Edits and variations: the input image's tokens in usage, and the
 	// pixels an edit keeps, restored at the delivered size (see finish).
@@ -43,7 +44,11 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 	if err != nil {
 		return GenerationPlan{}, err
 	}
-	// Size: "auto" is the native size. Aliases generate at the native pixel
+	if err := refuseTransparent(req.Background, "generations"); err != nil {
+		return GenerationPlan{}, err
+	}
+	// Size: "auto" is upstream's 1024x1024 for the OpenAI families and the
+	// native size for local models. Aliases generate at the native pixel
 	// count in the asked aspect and resize; local models generate exactly.
 	nativeW, nativeH := nativeSize(t.Info)
 	w, h, auto, err := askedSize(req.Size, t.Rules)
@@ -51,8 +56,10 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 		return GenerationPlan{}, err
 	}
 	if auto {
-		plan.setSize(nativeW, nativeH, nativeW, nativeH)
-		return plan, nil
+		if w, h, auto = autoSize(t.Rules.Family, 0, 0); auto {
+			plan.setSize(nativeW, nativeH, nativeW, nativeH)
+			return plan, nil
+		}
 	}
 	genW, genH := w, h
 	if !t.Rules.AnySize {
@@ -67,10 +74,6 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 // share it with generations.
 func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (GenerationPlan, error) {
 	r := t.Rules
-	if req.Background == compat.BackgroundTransparent {
-		return GenerationPlan{}, &compat.Error{Param: "background", Code: compat.CodeInvalidValue,
-			Message: "Invalid 'background': model '" + t.Name + "' cannot produce transparent backgrounds. Use 'opaque' or 'auto'."}
-	}
 	plan := GenerationPlan{
 		ResponseFormat: or(req.ResponseFormat, r.DefaultResponseFormat),
 		OutputFormat:   or(req.OutputFormat, compat.OutputFormatPNG),
@@ -149,6 +152,13 @@ func askedSize(size string, r compat.Rules) (w, h int, auto bool, err error) {
 		return 0, 0, false, &compat.Error{Param: "size", Code: compat.CodeInvalidValue, Message: err.Error()}
 	}
 	return w, h, false, nil
+}
+
+// autoSize is compat.AutoSize with "auto" kept (true) where the family
+// has no 1024-class answer: local models.
+func autoSize(f compat.Family, inW, inH int) (w, h int, auto bool) {
+	w, h, ok := compat.AutoSize(f, inW, inH)
+	return w, h, !ok
 }
 
 func or(s, fallback string) string {
@@ -274,6 +284,8 @@ func ToUsage(plan GenerationPlan, n, textTokens int) compat.ImageUsage {
 		OutputTokens:       out,
 		TotalTokens:        in + out,
 		InputTokensDetails: compat.InputTokensDetails{TextTokens: textTokens, ImageTokens: plan.ImageTokens},
+		// Every output token is an image token: the pipeline writes no text.
+		OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: out},
 	}
 }
 

@@ -32,6 +32,12 @@ func FromEditRequest(req compat.ImageEditRequest, t Target, in EditInput, seed u
 	if err != nil {
 		return GenerationPlan{}, err
 	}
+	if req.Background == compat.BackgroundTransparent {
+		if err := transparentEdit(req); err != nil {
+			return GenerationPlan{}, err
+		}
+		plan.Background, plan.Transparent = compat.BackgroundTransparent, true
+	}
 	strength := spec.DefaultStrength
 	if in.Mask != nil {
 		strength = 1
@@ -72,8 +78,11 @@ func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength
 	if err != nil {
 		return err
 	}
-	genW, genH := w, h
 	if auto {
+		w, h, auto = autoSize(t.Rules.Family, b.Dx(), b.Dy())
+	}
+	genW, genH := w, h
+	if auto { // a local model: the input's own size
 		w, h = b.Dx(), b.Dy()
 	}
 	if auto || !t.Rules.AnySize {
@@ -87,6 +96,9 @@ func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength
 	if in.Mask != nil {
 		p.SD.Mask = scaleMask(in.Mask, genW, genH)
 		p.Keep = &keptPixels{Image: resizeRGBA(img, w, h), Mask: scaleMask(in.Mask, w, h)}
+		if p.Transparent {
+			p.Keep.Alpha = alphaAt(in.Image, w, h)
+		}
 	}
 	p.ImageTokens = imageTokens(genW, genH, p.Quality)
 	return nil
@@ -105,6 +117,7 @@ type EditInput struct {
 type keptPixels struct {
 	Image *image.RGBA
 	Mask  *image.Gray
+	Alpha *image.Alpha // background "transparent": the input's alpha, given back to kept pixels
 }
 
 // finish resizes a generated image to the delivered size and, for an edit
@@ -119,5 +132,8 @@ func (p GenerationPlan) finish(img *image.RGBA) *image.RGBA {
 		draw.Draw(out, out.Rect, img, img.Rect.Min, draw.Src)
 	}
 	spec.Composite(out, p.Keep.Image, p.Keep.Mask)
+	if p.Keep.Alpha != nil {
+		restoreAlpha(out, p.Keep.Alpha, p.Keep.Mask)
+	}
 	return out
 }

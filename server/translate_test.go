@@ -84,12 +84,12 @@ func TestFromGenerationRequest(t *testing.T) {
 			},
 		},
 		{
-			name: "gpt-image-1 auto low jpeg", family: compat.FamilyGPTImage, info: sd15,
+			name: "gpt-image-1 auto is 1024x1024 generated at the native size", family: compat.FamilyGPTImage, info: sd15,
 			req: compat.ImageGenerationRequest{Prompt: "p", Quality: "low", OutputFormat: "jpeg", OutputCompression: ptr(40),
 				Background: "auto", Moderation: "low"},
 			want: GenerationPlan{
 				SD:    spec.Request{Prompt: "p", Width: 512, Height: 512, Steps: 13, Seed: 99, HasSeed: true, N: 1},
-				Width: 512, Height: 512, ResponseFormat: "b64_json", OutputFormat: "jpeg", Compression: 40,
+				Width: 1024, Height: 1024, ResponseFormat: "b64_json", OutputFormat: "jpeg", Compression: 40,
 				Quality: "low", Background: "opaque", Usage: true,
 			},
 		},
@@ -269,7 +269,8 @@ func TestToImagesResponse(t *testing.T) {
 				{URL: "http://h/1.png", Seed: 5}, {URL: "http://h/2.png", Seed: 6}},
 				Background: "opaque", OutputFormat: "png", Quality: "medium", Size: "1024x1024",
 				Usage: &compat.ImageUsage{InputTokens: 9, OutputTokens: 2112, TotalTokens: 2121,
-					InputTokensDetails: compat.InputTokensDetails{TextTokens: 9}}},
+					InputTokensDetails:  compat.InputTokensDetails{TextTokens: 9},
+					OutputTokensDetails: &compat.OutputTokensDetails{ImageTokens: 2112}}},
 		},
 	}
 	for _, tt := range tests {
@@ -292,7 +293,8 @@ func TestEstimateCLIPTokens(t *testing.T) {
 		{"a photo of an astronaut, riding a horse!", 12},
 		{"1024 px", 7},
 		{"über-café", 5},
-		{strings.Repeat("cat ", 200), 77},
+		{strings.Repeat("cat ", 200), 202},
+		{strings.Repeat("cat ", 2000), maxPromptTokens},
 	}
 	for _, tt := range tests {
 		if got := estimateCLIPTokens(tt.text); got != tt.want {

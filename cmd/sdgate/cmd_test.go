@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/internal/pngtext"
 	"github.com/sdgate/sdgate/models/synth"
@@ -120,7 +122,8 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"addr": "127.0.0.1:7 [flag]", "queue-size": "5 [env SDGATE_QUEUE_SIZE]", "keep-alive": "9m [config]",
-		"log-format": "json [config]", "max-resident": "1 [default]"}
+		"log-format": "json [config]", "max-resident": "1 [default]", "requests-per-minute": "300 [default]",
+		"images-per-minute": "60 [default]", "no-limits": "false [default]"}
 	seen := 0
 	for _, line := range strings.Split(out.String(), "\n") {
 		name, rest, _ := strings.Cut(line, " ")
@@ -209,6 +212,17 @@ func TestServeAnswersAndDrains(t *testing.T) {
 	if resp.Header.Get("X-Cache") != "MISS" {
 		t.Errorf("X-Cache = %q on the first request", resp.Header.Get("X-Cache"))
 	}
+	// A key created without limits gets the server's defaults, and OpenAI's
+	// rate-limit headers with them.
+	for name, want := range map[string]string{"x-ratelimit-limit-requests": "300", "x-ratelimit-remaining-requests": "299",
+		"x-ratelimit-limit-images": "60", "x-ratelimit-remaining-images": "59"} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if resp.Header.Get("x-ratelimit-reset-requests") == "" {
+		t.Error("no x-ratelimit-reset-requests")
+	}
 	var out struct {
 		Data []struct {
 			B64  string `json:"b64_json"`
@@ -236,5 +250,23 @@ func TestServeAnswersAndDrains(t *testing.T) {
 	}
 	if _, err := http.Get(fmt.Sprintf("http://%s/healthz", addr)); err == nil {
 		t.Error("still answering after shutdown")
+	}
+}
+
+func TestDefaultLimitsFlags(t *testing.T) {
+	if got := defaultLimits(serveFlags{defaultRPM: 7, defaultIPM: 2}); got != (auth.Limits{RequestsPerMinute: 7, ImagesPerMinute: 2}) {
+		t.Errorf("defaultLimits = %+v", got)
+	}
+	if got := defaultLimits(serveFlags{defaultRPM: 7, defaultIPM: 2, noLimits: true}); got != (auth.Limits{}) {
+		t.Errorf("--no-limits kept %+v", got)
+	}
+	var log bytes.Buffer
+	logLimits(slog.New(slog.NewTextHandler(&log, nil)), serveFlags{noLimits: true})
+	if !strings.Contains(log.String(), "rate limits off (--no-limits)") {
+		t.Errorf("--no-limits is not said at start: %s", log.String())
+	}
+	_, _, err := openGate(context.Background(), serveFlags{defaultRPM: -1, dataDir: t.TempDir()}, mapEnv(nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("negative default: %v", err)
 	}
 }

@@ -42,6 +42,9 @@ type serveFlags struct {
 	logLevel     string
 	printConfig  bool
 	noAuth       bool
+	noLimits     bool
+	defaultRPM   int
+	defaultIPM   int
 	apiKeys      string
 	cacheBytes   int64
 	promptCache  bool
@@ -73,6 +76,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (secrets masked) and exit")
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve without API keys (requests are still metered)")
+	fs.IntVar(&f.defaultRPM, "requests-per-minute", auth.DefaultRequestsPerMinute, "rate limit of keys created without their own (x-ratelimit-*-requests headers)")
+	fs.IntVar(&f.defaultIPM, "images-per-minute", auth.DefaultImagesPerMinute, "image rate limit of keys created without their own (x-ratelimit-*-images headers)")
+	fs.BoolVar(&f.noLimits, "no-limits", false, "no default rate limits (a private box): keys without their own are unlimited and get no x-ratelimit-* headers")
 	fs.StringVar(&f.apiKeys, "api-keys", "", "extra keys, [NAME:]sk-...[:admin] separated by commas (SDGATE_API_KEYS)")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 0, "result cache size in bytes (0: 1/8 of RAM, at most 8 GiB; -1: no cache)")
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
@@ -102,6 +108,10 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // openGate opens the key store in the data dir. Without any usable key,
 // serve refuses to start unless --no-auth says so.
 func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger) (*auth.Gate, func(), error) {
+	if f.defaultRPM < 0 || f.defaultIPM < 0 {
+		return nil, nil, fmt.Errorf("--requests-per-minute %d / --images-per-minute %d: must not be negative (--no-limits turns them off)",
+			f.defaultRPM, f.defaultIPM)
+	}
 	limiter, closeLimiter, err := openRateLimiter(ctx, "--rate-limit-redis", f.rateRedis)
 	if err != nil {
 		return nil, nil, err
@@ -112,7 +122,8 @@ func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger
 		return nil, nil, err
 	}
 	closeStore := func() { store.Close(); closeLimiter() }
-	gate, err := auth.New(store, auth.Options{RateLimiter: limiter, RateLimitFailClosed: f.rateClosed, Logger: logger})
+	gate, err := auth.New(store, auth.Options{RateLimiter: limiter, RateLimitFailClosed: f.rateClosed, Logger: logger,
+		DefaultLimits: defaultLimits(f)})
 	if err != nil {
 		closeStore()
 		return nil, nil, err
@@ -136,6 +147,25 @@ func openGate(ctx context.Context, f serveFlags, getenv env, logger *slog.Logger
 			"(it prints the key), set SDGATE_API_KEYS, or serve without keys with --no-auth", where)
 	}
 	return gate, closeStore, nil
+}
+
+// defaultLimits are the per-minute limits of keys without their own: the
+// flags' values, none with --no-limits.
+func defaultLimits(f serveFlags) auth.Limits {
+	if f.noLimits {
+		return auth.Limits{}
+	}
+	return auth.Limits{RequestsPerMinute: f.defaultRPM, ImagesPerMinute: f.defaultIPM}
+}
+
+// logLimits says at start which rate limits keys without their own get.
+func logLimits(logger *slog.Logger, f serveFlags) {
+	if f.noLimits {
+		logger.Info("rate limits off (--no-limits): keys without their own limits are unlimited and their answers carry no x-ratelimit-* headers")
+		return
+	}
+	logger.Info("default rate limits for keys without their own", "requests_per_minute", f.defaultRPM,
+		"images_per_minute", f.defaultIPM, "off", "--no-limits")
 }
 
 // openCache builds the result cache: in memory by default, in Redis when
@@ -248,6 +278,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer closeGate()
+	if !f.noAuth {
+		logLimits(logger, f)
+	}
 	resultCache, closeCache, err := openCache(f, logger)
 	if err != nil {
 		return err

@@ -15,6 +15,11 @@ const (
 	MaxGuidance = 30
 )
 
+// MaxPromptChunks bounds the 75-token windows of one prompt (12 x 75 = 900
+// tokens, some 4000 characters of English): cross-attention grows with the
+// token count, and a prompt beyond it is truncated, as revised_prompt shows.
+const MaxPromptChunks = 12
+
 // MaxSeed is the largest seed a request may carry: torch's CPU generator
 // accepts any 64-bit seed, but JSON clients (JavaScript numbers) hold
 // integers exactly only up to 2^53-1, and a seed must come back unchanged.
