@@ -49,6 +49,45 @@ func Merge(targets []*Target, strict bool, loras ...Scaled) (Report, error) {
 	return rep, nil
 }
 
+// Plan is a resolved merge for callers that decode a weight only when a
+// LoRA adapts it (an ONNX model's initializers): which targets change, and
+// the deltas to add to each.
+type Plan struct {
+	order []*Target
+	jobs  map[*Target][]job
+}
+
+// Resolve matches loras to targets as Merge does, changing nothing; the
+// targets' Data may be nil.
+func Resolve(targets []*Target, strict bool, loras ...Scaled) (*Plan, Report, error) {
+	jobs, rep, err := resolve(targets, strict, loras)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	p := &Plan{jobs: map[*Target][]job{}}
+	for _, j := range jobs {
+		if p.jobs[j.t] == nil {
+			p.order = append(p.order, j.t)
+		}
+		p.jobs[j.t] = append(p.jobs[j.t], j)
+	}
+	return p, rep, nil
+}
+
+// Targets are the targets some module adapts, in the order first adapted.
+func (p *Plan) Targets() []*Target { return slices.Clone(p.order) }
+
+// Apply adds t's deltas to data, laid out as t says (Transposed or not).
+func (p *Plan) Apply(t *Target, data []float32) error {
+	if int64(len(data)) != numel(t.Shape) {
+		return fmt.Errorf("%w: %s %q: %d values for shape %v", ErrShape, t.Net, t.Name, len(data), t.Shape)
+	}
+	for _, j := range p.jobs[t] {
+		j.apply(data)
+	}
+	return nil
+}
+
 // job is one module to add to one target.
 type job struct {
 	m     *Module
