@@ -47,6 +47,7 @@ type serveFlags struct {
 	promptCache  bool
 	cacheRedis   string
 	cacheTTL     time.Duration
+	loraStrict   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -74,6 +75,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
+	fs.BoolVar(&f.loraStrict, "lora-strict", true, "a LoRA module that matches no weight of its model fails the load (false: logged)")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -221,6 +223,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Aliases: aliases, DefaultAliases: server.AliasNames(),
 		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
 		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,
+		OpenVariant: loraVariantOpener(rt, f.loraStrict, logger),
 	})
 	if err != nil {
 		return err

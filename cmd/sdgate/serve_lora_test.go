@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/sd"
+	"github.com/sdgate/sdgate/sd/spec"
+)
+
+// TestLoRAVariantMatchesBakedImport: a request naming a LoRA of the
+// folder's loras/ (merged into the ONNX graphs as the variant loads) and a
+// LoRA alias give exactly the image of the folder `import --lora` baked
+// with the same LoRA and scale; the base model's image differs.
+func TestLoRAVariantMatchesBakedImport(t *testing.T) {
+	root := t.TempDir()
+	ckpt := filepath.Join(root, "tiny.safetensors")
+	modelsDir, baked := filepath.Join(root, "models"), filepath.Join(root, "baked", "tiny")
+	base := filepath.Join(modelsDir, "tiny")
+	loraFile := filepath.Join(root, "style.safetensors")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"synth", "--out", base, "--seed", "5", "--checkpoint", ckpt, "--lora", loraFile, "--lora-rank", "3"},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr.String())
+	}
+	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--out", baked, "--lora", loraFile + ":0.75"},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr.String())
+	}
+	if err := os.MkdirAll(filepath.Join(base, "loras"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(loraFile, filepath.Join(base, "loras", "style.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	// synth's sdgate.json plus a LoRA alias.
+	cfgPath := filepath.Join(base, "sdgate.json")
+	var cfg map[string]any
+	if data, err := os.ReadFile(cfgPath); err != nil || json.Unmarshal(data, &cfg) != nil {
+		t.Fatalf("read %s: %v", cfgPath, err)
+	}
+	cfg["aliases"] = map[string]any{"styled": map[string]any{"loras": []any{map[string]any{"name": "style", "scale": 0.75}}}}
+	data, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	wd, _ := os.Getwd()
+	rt, err := sd.NewRuntime(sd.RuntimeOptions{Device: "cpu", LibraryDirs: sd.DefaultLibraryDirs("", wd)})
+	if err != nil {
+		t.Skipf("ONNX Runtime not available (run make deps): %v", err)
+	}
+	defer rt.Close()
+	logger := slog.New(slog.DiscardHandler)
+	reg, err := models.NewRegistry(models.RegistryOptions{
+		Open: models.OpenWith(rt.OpenPipeline), OpenVariant: loraVariantOpener(rt, true, logger),
+		Dir: modelsDir, KeepAlive: -1, MaxResident: 2, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(context.Background())
+	if b := reg.Broken(); len(b) > 0 {
+		t.Fatalf("broken: %+v", b)
+	}
+
+	req := spec.Request{Prompt: "a lighthouse at dusk", Seed: 3, HasSeed: true, Steps: 2}
+	gen := func(id string, loras ...spec.LoRA) []byte {
+		t.Helper()
+		r := req
+		r.LoRAs = loras
+		res, err := reg.Generate(context.Background(), id, r)
+		if err != nil {
+			t.Fatalf("%s %v: %v", id, loras, err)
+		}
+		return res.Images[0].Image.Pix
+	}
+	m, err := sd.Load(context.Background(), rt, baked, sd.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	res, err := m.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Images[0].Image.Pix
+
+	if got := gen("tiny", spec.LoRA{Name: "style", Scale: 0.75}); !bytes.Equal(got, want) {
+		t.Error("request LoRA: image differs from the baked import's")
+	}
+	if got := gen("styled"); !bytes.Equal(got, want) {
+		t.Error("LoRA alias: image differs from the baked import's")
+	}
+	if got := gen("tiny"); bytes.Equal(got, want) {
+		t.Error("the base model gives the LoRA's image")
+	}
+	if got := gen("tiny", spec.LoRA{Name: "style", Scale: 0}); !bytes.Equal(got, gen("tiny")) {
+		t.Error("scale 0 differs from the base model")
+	}
+}
