@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
 	"github.com/sdgate/sdgate/sd/spec"
 )
@@ -37,6 +38,17 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Rename(loraFile, filepath.Join(base, "loras", "style.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	// The same model exported with optimum's naming: MatMul weights are
+	// onnx::MatMul_N, only node names tell the layer.
+	anon := filepath.Join(modelsDir, "anon")
+	if _, err := synth.Write(context.Background(), anon, synth.Options{Preset: "tiny", Seed: 5, AnonymousMatMulWeights: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(anon, "loras"), 0o755)
+	if data, err := os.ReadFile(filepath.Join(base, "loras", "style.safetensors")); err != nil ||
+		os.WriteFile(filepath.Join(anon, "loras", "style.safetensors"), data, 0o644) != nil {
 		t.Fatal(err)
 	}
 	// synth's sdgate.json plus a LoRA alias.
@@ -94,6 +106,9 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 
 	if got := gen("tiny", spec.LoRA{Name: "style", Scale: 0.75}); !bytes.Equal(got, want) {
 		t.Error("request LoRA: image differs from the baked import's")
+	}
+	if got := gen("anon", spec.LoRA{Name: "style", Scale: 0.75}); !bytes.Equal(got, want) {
+		t.Error("request LoRA on optimum-named weights: image differs from the baked import's")
 	}
 	if got := gen("styled"); !bytes.Equal(got, want) {
 		t.Error("LoRA alias: image differs from the baked import's")
