@@ -71,3 +71,16 @@ func mergeLoRAs(base lora.Source, opts synth.Options, args loraFlags, strict boo
 	}
 	return merged, nil
 }
+
+const attentionUsage = "attention ops: plain (MatMul-Softmax-MatMul) or fused (ONNX Runtime's com.microsoft MultiHeadAttention)"
+
+// parseAttention reads --attention: true for fused.
+func parseAttention(s string) (bool, error) {
+	switch s {
+	case "plain":
+		return false, nil
+	case "fused":
+		return true, nil
+	}
+	return false, fmt.Errorf("--attention %q: want plain or fused", s)
+}

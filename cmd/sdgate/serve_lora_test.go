@@ -30,7 +30,7 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 		mapEnv(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("synth: %v\n%s", err, stderr.String())
 	}
-	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--out", baked, "--lora", loraFile + ":0.75"},
+	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--attention", "plain", "--out", baked, "--lora", loraFile + ":0.75"},
 		mapEnv(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr.String())
 	}

@@ -65,36 +65,45 @@ func Merge(model []byte, dir, net string, strict bool, loras ...lora.Scaled) ([]
 	if len(adapted) == 0 {
 		return model, rep, nil
 	}
-	replaced := map[int][]byte{}
+	// The output is sized first and written once, one adapted tensor
+	// decoded at a time: peak memory is the input, the output and a tensor.
+	at := make(map[int]*lora.Target, len(adapted))
+	graphLen := len(top[gi].value)
 	for _, t := range adapted {
 		i := w.field[t]
+		at[i] = t
 		tp := w.tensors[i]
-		vals, err := tp.values(dir)
-		if err != nil {
-			return nil, lora.Report{}, err
-		}
-		if err := plan.Apply(t, vals); err != nil {
-			return nil, lora.Report{}, err
-		}
-		replaced[i] = encodeTensor(tp.name, tp.dims, tp.dataType, encodeRaw(vals, tp.dataType))
+		n := tensorSize(tp.name, tp.dims, tp.dataType)
+		graphLen += protowire.SizeTag(graphInitializer) + protowire.SizeBytes(n) - len(graph[i].raw)
 	}
-	newGraph := make([]byte, 0, len(top[gi].value))
-	for i, f := range graph {
-		if b, ok := replaced[i]; ok {
-			newGraph = protowire.AppendTag(newGraph, graphInitializer, protowire.BytesType)
-			newGraph = protowire.AppendBytes(newGraph, b)
-			continue
-		}
-		newGraph = append(newGraph, f.raw...)
-	}
-	out := make([]byte, 0, len(model)-len(top[gi].value)+len(newGraph)+16)
+	out := make([]byte, 0, len(model)-len(top[gi].raw)+protowire.SizeTag(modelGraph)+protowire.SizeBytes(graphLen))
 	for i, f := range top {
-		if i == gi {
-			out = protowire.AppendTag(out, modelGraph, protowire.BytesType)
-			out = protowire.AppendBytes(out, newGraph)
+		if i != gi {
+			out = append(out, f.raw...)
 			continue
 		}
-		out = append(out, f.raw...)
+		out = protowire.AppendTag(out, modelGraph, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(graphLen))
+		for j, g := range graph {
+			t, ok := at[j]
+			if !ok {
+				out = append(out, g.raw...)
+				continue
+			}
+			tp := w.tensors[j]
+			vals, err := tp.values(dir)
+			if err != nil {
+				return nil, lora.Report{}, err
+			}
+			if err := plan.Apply(t, vals); err != nil {
+				return nil, lora.Report{}, err
+			}
+			out = protowire.AppendTag(out, graphInitializer, protowire.BytesType)
+			out = protowire.AppendBytes(out, encodeTensor(tp.name, tp.dims, tp.dataType, encodeRaw(vals, tp.dataType)))
+		}
+	}
+	if len(out) != cap(out) {
+		return nil, lora.Report{}, fmt.Errorf("%w: rewritten model is %d bytes, %d planned", ErrModel, len(out), cap(out))
 	}
 	return out, rep, nil
 }
@@ -159,8 +168,8 @@ func findWeights(graph []field, net string) (*weights, error) {
 			return nil, fmt.Errorf("%w: initializer: %w", ErrModel, err)
 		}
 		use, ok := uses[tp.name]
-		if !ok || (tp.dataType != dataFloat && tp.dataType != dataFloat16) {
-			continue
+		if !ok || (tp.dataType != dataFloat && tp.dataType != dataFloat16) || numel(tp.dims) < 0 {
+			continue // not a weight of a layer, or dims no tensor can have
 		}
 		t := target(tp, use, net)
 		if t == nil || names[t.Name] {

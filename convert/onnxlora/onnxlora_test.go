@@ -86,12 +86,15 @@ func kohya(t *testing.T, l *lora.LoRA) *lora.LoRA {
 }
 
 // TestMergeMatchesTorchMerge: merging into the ONNX graphs synth wrote
-// (MatMul weights transposed, inline and external data) gives exactly the
+// (MatMul weights transposed, inline and external data, fused attention) gives exactly the
 // weights lora.Merge makes of the same parameters in torch's layout.
 func TestMergeMatchesTorchMerge(t *testing.T) {
-	for _, external := range []bool{false, true} {
-		t.Run(map[bool]string{false: "inline", true: "external"}[external], func(t *testing.T) {
-			opts := synth.Options{Preset: "tiny", Seed: 5, ExternalData: external}
+	for name, opts := range map[string]synth.Options{
+		"inline":   {Preset: "tiny", Seed: 5},
+		"external": {Preset: "tiny", Seed: 5, ExternalData: true},
+		"fused":    {Preset: "tiny", Seed: 5, FusedAttention: true}, // q, k, v stay their own MatMuls
+	} {
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			if _, err := synth.Write(context.Background(), dir, opts, nil); err != nil {
 				t.Fatal(err)

@@ -178,6 +178,21 @@ func parseEntry(msg []byte) (key, value string, err error) {
 	return key, value, nil
 }
 
+// tensorSize is the encoded size of encodeTensor's message.
+func tensorSize(name string, dims []int64, dataType uint64) int {
+	n := 0
+	for _, d := range dims {
+		n += protowire.SizeTag(tensorDims) + protowire.SizeVarint(uint64(d))
+	}
+	n += protowire.SizeTag(tensorDataType) + protowire.SizeVarint(dataType)
+	n += protowire.SizeTag(tensorName) + protowire.SizeBytes(len(name))
+	size := int64(4)
+	if dataType == dataFloat16 {
+		size = 2
+	}
+	return n + protowire.SizeTag(tensorRawData) + protowire.SizeBytes(int(numel(dims)*size))
+}
+
 // encodeTensor writes a TensorProto holding data inline as raw_data.
 func encodeTensor(name string, dims []int64, dataType uint64, raw []byte) []byte {
 	var b []byte

@@ -28,6 +28,9 @@ type builder struct {
 	// anonymousMatMul names MatMul weights onnx::MatMul_N, as torch.onnx
 	// names the transposed copies it makes (only node names tell the layer).
 	anonymousMatMul bool
+	// fusedAttention emits unmasked attention as com.microsoft
+	// MultiHeadAttention (Options.FusedAttention).
+	fusedAttention bool
 }
 
 func newBuilder(net string, float dataType, seed uint64) *builder {
@@ -45,6 +48,7 @@ func newNetBuilder(net string, o netOptions) *builder {
 	b := newBuilder(net, o.float, o.seed)
 	b.weights = o.weights
 	b.anonymousMatMul = o.anonymousMatMul
+	b.fusedAttention = o.fusedAttention
 	return b
 }
 

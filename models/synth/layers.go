@@ -93,6 +93,18 @@ func (b *builder) attention(x, context string, s attnSpec) string {
 	if i := strings.LastIndex(s.q, "."); i > 0 {
 		defer b.within(s.q[:i])() // attn1, self_attn: its projections scope themselves
 	}
+	if b.fusedAttention && s.mask == "" {
+		// One com.microsoft MultiHeadAttention node over the separate q, k
+		// and v projections (which LoRAs adapt as usual): ONNX Runtime's
+		// flash / memory-efficient kernels on CUDA, its own CPU kernel.
+		// The default scale is 1/sqrt(head size), as below.
+		q := b.linear(x, s.q, s.dim, s.dim, s.qkvBias)
+		k := b.linear(context, s.k, s.ctxDim, s.dim, s.qkvBias)
+		v := b.linear(context, s.v, s.ctxDim, s.dim, s.qkvBias)
+		o := b.op("MultiHeadAttention", []string{q, k, v}, attrI("num_heads", s.heads))
+		b.g.nodes[len(b.g.nodes)-1].domain = msDomain
+		return b.linear(o, s.out, s.dim, s.dim, true)
+	}
 	headDim := s.dim / s.heads
 	split := b.ints(0, 0, s.heads, headDim)
 	heads := func(v string, perm ...int64) string {

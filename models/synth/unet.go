@@ -41,6 +41,7 @@ type netOptions struct {
 	weights Weights
 	// anonymousMatMul: Options.AnonymousMatMulWeights.
 	anonymousMatMul bool
+	fusedAttention  bool // Options.FusedAttention
 }
 
 // lcmTimeCondDim is time_cond_proj_dim of LCM-distilled SD 1.5 UNets.
