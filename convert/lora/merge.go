@@ -2,8 +2,10 @@ package lora
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Target is a weight a LoRA may change, as the caller holds it.
@@ -191,32 +193,77 @@ func fits(m *Module, t *Target) error {
 }
 
 // apply adds s * up @ down to t. Each product is rounded to float32 on its
-// own (the conversions forbid fused multiply-adds), so the result does not
-// depend on the CPU.
+// own (the conversions forbid fused multiply-adds), and every element sums
+// its rank terms in the same order in both layouts and however the rows
+// are split among goroutines, so the result depends neither on the CPU,
+// nor on the layout, nor on the core count.
 func apply(t *Target, m *Module, s float32) {
 	out, rank := m.UpShape[0], m.Rank()
 	cols := int64(len(m.Down)) / rank // in * kh * kw
-	row := make([]float32, cols)
-	for o := range out {
-		clear(row)
-		for r := range rank {
-			u := m.Up[o*rank+r]
-			down := m.Down[r*cols : (r+1)*cols]
-			for i, d := range down {
-				row[i] += float32(u * d)
+	if t.Transposed {
+		parallelRows(cols, out*rank, func(lo, hi int64) { applyTransposed(t.Data, m, s, out, rank, cols, lo, hi) })
+		return
+	}
+	parallelRows(out, cols*rank, func(lo, hi int64) {
+		row := make([]float32, cols)
+		for o := lo; o < hi; o++ {
+			clear(row)
+			for r := range rank {
+				u := m.Up[o*rank+r]
+				down := m.Down[r*cols : (r+1)*cols]
+				for i, d := range down {
+					row[i] += float32(u * d)
+				}
 			}
-		}
-		if t.Transposed {
+			w := t.Data[o*cols : (o+1)*cols]
 			for i, v := range row {
-				t.Data[int64(i)*out+o] += float32(s * v)
+				w[i] += float32(s * v)
 			}
-			continue
 		}
-		w := t.Data[o*cols : (o+1)*cols]
-		for i, v := range row {
-			w[i] += float32(s * v)
+	})
+}
+
+// applyTransposed is apply for data stored [in, out] (MatMul weights),
+// stored rows lo..hi: it walks the stored rows, so every write is
+// sequential (a strided walk misses the cache on every element of a wide
+// layer).
+func applyTransposed(data []float32, m *Module, s float32, out, rank, cols, lo, hi int64) {
+	col := make([]float32, rank)
+	for i := lo; i < hi; i++ {
+		for r := range rank {
+			col[r] = m.Down[r*cols+i]
+		}
+		w := data[i*out : (i+1)*out]
+		for o := range w {
+			up := m.Up[int64(o)*rank : int64(o+1)*rank]
+			var acc float32
+			for r, u := range up {
+				acc += float32(u * col[r])
+			}
+			w[o] += float32(s * acc)
 		}
 	}
+}
+
+// parallelRows runs fn over [0, rows) in one chunk per CPU when the work
+// (rows x perRow multiply-adds) is worth the goroutines.
+func parallelRows(rows, perRow int64, fn func(lo, hi int64)) {
+	workers := int64(runtime.GOMAXPROCS(0))
+	if workers < 2 || rows < 2 || rows*perRow < 1<<20 {
+		fn(0, rows)
+		return
+	}
+	workers = min(workers, rows)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := rows*w/workers, rows*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
 
 // NodeModule turns an ONNX node name that follows the diffusers module
