@@ -34,6 +34,7 @@ type serveFlags struct {
 	queueTimeout time.Duration
 	keepAlive    string
 	maxResident  int
+	loraStrict   bool
 	publicURL    string
 	imageTTL     time.Duration
 	bodyLimit    int64
@@ -47,7 +48,6 @@ type serveFlags struct {
 	promptCache  bool
 	cacheRedis   string
 	cacheTTL     time.Duration
-	loraStrict   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -62,6 +62,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", 2*time.Minute, "longest wait in the queue before 503")
 	fs.StringVar(&f.keepAlive, "keep-alive", "5m", "unload a model idle this long; never keeps it")
 	fs.IntVar(&f.maxResident, "max-resident", 1, "models loaded at once; the least recently used idle one makes room")
+	fs.BoolVar(&f.loraStrict, "lora-strict", true, "a LoRA module that matches no weight of its model fails the load (false: logged)")
 	fs.StringVar(&f.publicURL, "public-url", "", "scheme://host[:port] clients reach us at, for image URLs (default: from X-Forwarded-*/Host)")
 	fs.DurationVar(&f.imageTTL, "image-ttl", time.Hour, "how long response_format=url images stay")
 	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
@@ -75,7 +76,6 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.promptCache, "prompt-cache", false, "also cache requests without a seed (repeated prompts get the image and seed made first)")
 	fs.StringVar(&f.cacheRedis, "cache-redis", "", "share the result cache in Redis: redis://host:6379/0")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
-	fs.BoolVar(&f.loraStrict, "lora-strict", true, "a LoRA module that matches no weight of its model fails the load (false: logged)")
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
