@@ -73,16 +73,16 @@ func scanLoRAs(dir string, memo loraDigests) (found map[string]LoRAFile, skipped
 		name, path, cfg := d.Name(), filepath.Join(dir, LoRADir, d.Name()), ""
 		switch {
 		case d.IsDir():
-			path, cfg = filepath.Join(path, "adapter_model.safetensors"), filepath.Join(path, "adapter_config.json")
+			path = filepath.Join(path, "adapter_model.safetensors")
 			if _, err := os.Stat(path); err != nil {
 				continue // not a peft save
 			}
 		case strings.HasSuffix(name, ".safetensors"):
 			name = strings.TrimSuffix(name, ".safetensors")
-			cfg = strings.TrimSuffix(path, ".safetensors") + ".adapter_config.json"
 		default:
 			continue
 		}
+		cfg = loraConfigPath(path)
 		if !loraName.MatchString(name) {
 			skipped = append(skipped, fmt.Errorf("%s: LoRA name %q: use letters, digits, '.', '_' and '-'", path, name))
 			continue
@@ -95,6 +95,24 @@ func scanLoRAs(dir string, memo loraDigests) (found map[string]LoRAFile, skipped
 		found[name] = LoRAFile{Name: name, Path: path, Digest: digest}
 	}
 	return found, skipped
+}
+
+// loraConfigPath is where a LoRA's peft config lives (convert/lora reads
+// it there): adapter_config.json beside adapter_model.safetensors,
+// NAME.adapter_config.json beside NAME.safetensors.
+func loraConfigPath(path string) string {
+	dir, base := filepath.Split(path)
+	if base == "adapter_model.safetensors" {
+		return filepath.Join(dir, "adapter_config.json")
+	}
+	return filepath.Join(dir, strings.TrimSuffix(base, ".safetensors")+".adapter_config.json")
+}
+
+// LoRADigest is LoRAFile.Digest computed afresh: a variant opener checks
+// it as it loads, so a file replaced since the last rescan is refused
+// rather than served under its old digest (and cache key).
+func LoRADigest(path string) (string, error) {
+	return loraDigests{}.digest(path, loraConfigPath(path))
 }
 
 // digest hashes the LoRA at path and its peft config at cfg (when there

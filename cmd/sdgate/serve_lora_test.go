@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
@@ -118,5 +120,30 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 	}
 	if got := gen("tiny", spec.LoRA{Name: "style", Scale: 0}); !bytes.Equal(got, gen("tiny")) {
 		t.Error("scale 0 differs from the base model")
+	}
+
+	// A LoRA replaced under its name is refused until a rescan gives it
+	// its new digest (and cache key).
+	path := filepath.Join(anon, "loras", "style.safetensors")
+	changed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed[len(changed)-4] ^= 1 // the low mantissa bit of the last value
+	if err := os.WriteFile(path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute) // a rescan notices by size and time
+	os.Chtimes(path, later, later)
+	r := req
+	r.LoRAs = []spec.LoRA{{Name: "style", Scale: 0.5}}
+	if _, err := reg.Generate(context.Background(), "anon", r); !errors.Is(err, errLoRAChanged) {
+		t.Errorf("changed LoRA file: %v, want errLoRAChanged", err)
+	}
+	if err := reg.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Generate(context.Background(), "anon", r); err != nil {
+		t.Errorf("after a rescan: %v", err)
 	}
 }
