@@ -234,7 +234,27 @@ func applyTransposed(data []float32, m *Module, s float32, out, rank, cols, lo, 
 			col[r] = m.Down[r*cols+i]
 		}
 		w := data[i*out : (i+1)*out]
-		for o := range w {
+		o := 0
+		// Four outputs at a time: four independent sums for the CPU to
+		// overlap, each still over r in order.
+		for ; o+4 <= len(w); o += 4 {
+			u0 := m.Up[int64(o)*rank : int64(o+1)*rank]
+			u1 := m.Up[int64(o+1)*rank : int64(o+2)*rank]
+			u2 := m.Up[int64(o+2)*rank : int64(o+3)*rank]
+			u3 := m.Up[int64(o+3)*rank : int64(o+4)*rank]
+			var a0, a1, a2, a3 float32
+			for r, c := range col {
+				a0 += float32(u0[r] * c)
+				a1 += float32(u1[r] * c)
+				a2 += float32(u2[r] * c)
+				a3 += float32(u3[r] * c)
+			}
+			w[o] += float32(s * a0)
+			w[o+1] += float32(s * a1)
+			w[o+2] += float32(s * a2)
+			w[o+3] += float32(s * a3)
+		}
+		for ; o < len(w); o++ {
 			up := m.Up[int64(o)*rank : int64(o+1)*rank]
 			var acc float32
 			for r, u := range up {
