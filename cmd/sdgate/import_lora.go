@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/sdgate/sdgate/convert/lora"
+	"github.com/sdgate/sdgate/convert/onnxlora"
 	"github.com/sdgate/sdgate/models/synth"
 )
 
@@ -40,6 +43,19 @@ func (l *loraFlags) Set(s string) error {
 	}
 	*l = append(*l, arg)
 	return nil
+}
+
+// rewrite merges the LoRAs into a model as it loads (generate --lora);
+// nil without any.
+func (l loraFlags) rewrite(strict bool, logger *slog.Logger) func(network, path string, model []byte) ([]byte, error) {
+	if len(l) == 0 {
+		return nil
+	}
+	files := make([]onnxlora.File, len(l))
+	for i, a := range l {
+		files[i] = onnxlora.File{Name: filepath.Base(a.path), Path: a.path, Scale: float64(a.scale)}
+	}
+	return onnxlora.Rewriter(files, strict, logger)
 }
 
 // mergeLoRAs opens the LoRA files and returns base with them merged, as

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -120,6 +121,25 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 	}
 	if got := gen("tiny", spec.LoRA{Name: "style", Scale: 0}); !bytes.Equal(got, gen("tiny")) {
 		t.Error("scale 0 differs from the base model")
+	}
+
+	// generate --lora merges the same way.
+	png := func(model string, extra ...string) []byte {
+		t.Helper()
+		prefix := filepath.Join(root, fmt.Sprintf("gen-%d", len(extra)))
+		args := append([]string{"generate", "--model", model, "--prompt", "a lighthouse", "--seed", "3", "--steps", "2", "--out", prefix}, extra...)
+		var o, e bytes.Buffer
+		if err := run(context.Background(), args, mapEnv(nil), &o, &e); err != nil {
+			t.Fatalf("generate: %v\n%s", err, e.String())
+		}
+		data, err := os.ReadFile(prefix + ".png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if !bytes.Equal(png(base, "--lora", filepath.Join(base, "loras", "style.safetensors")+":0.75"), png(baked)) {
+		t.Error("generate --lora: image differs from the baked import's")
 	}
 
 	// A LoRA replaced under its name is refused until a rescan gives it
