@@ -45,6 +45,7 @@ func DecodeImageGenerationRequest(body []byte) (ImageGenerationRequest, error) {
 		"steps":              intInto(&req.Steps),
 		"guidance_scale":     floatInto(&req.GuidanceScale),
 		"scheduler":          stringInto(&req.Scheduler),
+		"loras":              lorasInto(&req.LoRAs),
 	}
 	// Walk the names in order so the same body always reports the same error.
 	names := make([]string, 0, len(fields))

@@ -15,6 +15,8 @@ func FuzzDecodeGenerationRequest(f *testing.F) {
 		`{"prompt":"p","seed":12345,"steps":20,"guidance_scale":7.5,"scheduler":"euler","negative_prompt":"x"}`,
 		`{"prompt":"p","n":"2"}`, `{"prompt":null}`, `[]`, `{`, ``, `{"prompt":"p","x":1}`,
 		`{"prompt":"p","seed":-1}`, `{"prompt":"p","guidance_scale":1e999}`,
+		`{"prompt":"p","loras":[{"name":"style","scale":0.8},{"name":"ink"}]}`, `{"prompt":"p","loras":[{"name":"a","x":1}]}`,
+		`{"prompt":"p","loras":[1]}`, `{"prompt":"p","loras":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}

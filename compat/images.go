@@ -28,6 +28,7 @@ type ImageGenerationRequest struct {
 	Steps          *int     `json:"steps,omitempty"`
 	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
 	Scheduler      string   `json:"scheduler,omitempty"`
+	LoRAs          []LoRA   `json:"loras,omitempty"`
 }
 
 // Values of the enumerated request fields.

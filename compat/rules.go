@@ -188,6 +188,7 @@ func ValidateGeneration(req ImageGenerationRequest, r Rules) error {
 		func() error { return checkSeed(req.Seed) },
 		func() error { return checkRange("steps", req.Steps, MinSteps, MaxSteps) },
 		func() error { return checkGuidance(req.GuidanceScale) },
+		func() error { return checkLoRAs(req.LoRAs) },
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

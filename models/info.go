@@ -39,4 +39,11 @@ type Info struct {
 	Aliases       []string
 	QualitySteps  map[string]int
 	StyleGuidance map[string]float64
+	// LoRAs are the LoRAs requests may name for this model (its folder's
+	// loras/, by name); read-only.
+	LoRAs map[string]LoRAFile
+	// A LoRA alias (sdgate.json) is a model of its own: Base is the folder
+	// model it merges Applied into; "" for folder models.
+	Base    string
+	Applied []AppliedLoRA
 }

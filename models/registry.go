@@ -35,6 +35,9 @@ type RegistryOptions struct {
 	// MaxResident bounds the models loaded at once (default 1: one GPU's
 	// memory); loading another unloads the least recently used idle one.
 	MaxResident int
+	// OpenVariant opens a folder with LoRAs merged at load (LoRA aliases
+	// and requests' loras); nil serves neither.
+	OpenVariant VariantOpener
 	Logger      *slog.Logger
 }
 
@@ -73,6 +76,11 @@ type Registry struct {
 	entries  map[string]*entry
 	ident    Identity
 	broken   []Broken
+	// variants are LoRA variants requests asked for, by variantKey; the
+	// worker alone adds and prunes them (variants.go).
+	variants    map[string]*entry
+	openVariant VariantOpener
+	loraMemo    loraDigests // rescan's
 
 	loads, unloads, loadNanos atomic.Uint64
 	closed                    atomic.Bool
@@ -87,6 +95,15 @@ type entry struct {
 	inUse     int           // jobs between load and the end of generation
 	lastUsed  time.Time
 	dropped   bool // removed by Rescan: jobs still queued for it must not reload it
+
+	// LoRA variants: the folder entry they merge into, what they merge and
+	// its variantKey; transient ones were made for requests (not aliases).
+	base      *entry
+	applied   []AppliedLoRA
+	key       string
+	transient bool
+	// loraAliases are the folder's sdgate.json aliases that name LoRAs.
+	loraAliases map[string][]spec.LoRA
 }
 
 // folderSettings is the registry's part of a folder's sdgate.json (the sd
@@ -95,7 +112,7 @@ type folderSettings struct {
 	DisplayName string `json:"display_name"`
 	// KeepAlive: a Go duration ("90s", "10m"), or "never".
 	KeepAlive     string             `json:"keep_alive"`
-	Aliases       []string           `json:"aliases"`
+	Aliases       folderAliases      `json:"aliases"`
 	QualitySteps  map[string]int     `json:"quality_steps"`
 	StyleGuidance map[string]float64 `json:"style_guidance"`
 }
@@ -119,6 +136,7 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
 		names:   IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
 		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
+		variants: map[string]*entry{}, openVariant: opts.OpenVariant, loraMemo: loraDigests{},
 	}
 	if err := r.Rescan(); err != nil {
 		return nil, err
@@ -173,9 +191,16 @@ func (r *Registry) Rescan() error {
 		}
 		e.info.Digest = r.digest(e.info)
 	}
+	loras := r.scanAllLoRAs(found)
+	broken = append(broken, r.loraAliases(found, old, loras)...)
 	infos := make([]Info, 0, len(found))
 	for _, e := range found {
-		infos = append(infos, e.info)
+		info := e.info
+		info.LoRAs = loras[info.ID]
+		if e.base != nil {
+			info.LoRAs = loras[e.base.info.ID]
+		}
+		infos = append(infos, info)
 	}
 	ident := NewIdentity(infos, r.names)
 	if def := ident.Default(); def.Missing {
@@ -191,6 +216,13 @@ func (r *Registry) Rescan() error {
 		if found[id] != o {
 			o.dropped = true
 			drop = append(drop, o)
+		}
+	}
+	for key, v := range r.variants {
+		if found[v.base.info.ID] != v.base {
+			v.dropped = true
+			drop = append(drop, v)
+			delete(r.variants, key)
 		}
 	}
 	r.entries, r.ident, r.broken = found, ident, broken
@@ -250,11 +282,11 @@ func (r *Registry) open(id, path string) (*entry, error) {
 	info := Info{
 		ID: id, DisplayName: fs.DisplayName, Dir: path, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
 		DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
-		Inpainting: s.Inpainting, CanEncode: s.CanEncode, Aliases: fs.Aliases,
+		Inpainting: s.Inpainting, CanEncode: s.CanEncode, Aliases: fs.Aliases.plain,
 		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
 	}
 	r.log.Info("model found", "id", id, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
-	return &entry{info: info, model: m, keepAlive: keep}, nil
+	return &entry{info: info, model: m, keepAlive: keep, loraAliases: fs.Aliases.lora}, nil
 }
 
 func looksLikeModel(dir string) bool {
@@ -317,7 +349,7 @@ func (r *Registry) Loaded(id string) bool {
 func (r *Registry) Stats() Stats {
 	r.mu.Lock()
 	resident := 0
-	for _, e := range r.entries {
+	for _, e := range r.allLocked() {
 		if e.model.Loaded() {
 			resident++
 		}
@@ -358,13 +390,22 @@ func (r *Registry) Generate(ctx context.Context, id string, req spec.Request) (s
 	if !ok {
 		return spec.Result{}, fmt.Errorf("%w: %s", ErrModelNotFound, id)
 	}
+	applied, err := r.requestLoRAs(e, req.LoRAs)
+	if err != nil {
+		return spec.Result{}, err
+	}
+	req.LoRAs = nil // merged into the variant's weights
 	if err := e.model.Validate(req); err != nil {
 		return spec.Result{}, err
 	}
 	var res spec.Result
 	queued := time.Now()
-	err := r.queue.Do(ctx, func(ctx context.Context) error {
+	err = r.queue.Do(ctx, func(ctx context.Context) error {
 		wait := time.Since(queued)
+		e, err := r.variantFor(e, applied)
+		if err != nil {
+			return err
+		}
 		if !r.acquire(e) {
 			return fmt.Errorf("%w: %s (removed by a rescan while queued)", ErrModelNotFound, id)
 		}
@@ -430,7 +471,7 @@ func (r *Registry) makeRoom(keep *entry) {
 		r.mu.Lock()
 		var victim *entry
 		resident := 0
-		for _, e := range r.entries {
+		for _, e := range r.allLocked() {
 			if e == keep || !e.model.Loaded() {
 				continue
 			}
@@ -482,7 +523,7 @@ func (r *Registry) janitorPeriod() time.Duration {
 func (r *Registry) unloadIdle(now time.Time) {
 	r.mu.Lock()
 	var idle []*entry
-	for _, e := range r.entries {
+	for _, e := range r.allLocked() {
 		if e.keepAlive >= 0 && e.inUse == 0 && e.model.Loaded() && now.Sub(e.lastUsed) >= e.keepAlive {
 			idle = append(idle, e)
 		}
@@ -513,7 +554,7 @@ func (r *Registry) Close(ctx context.Context) error {
 	<-r.janitorDone
 	errs := []error{r.queue.Close(ctx)}
 	r.mu.Lock()
-	entries := r.entries
+	entries := r.allLocked()
 	r.mu.Unlock()
 	for _, e := range entries {
 		errs = append(errs, e.model.Close())

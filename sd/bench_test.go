@@ -62,6 +62,25 @@ func BenchmarkUNet(b *testing.B) {
 	}
 }
 
+// BenchmarkUNetAttention: one guided UNet call at 256x256 with attention
+// as MatMul-Softmax-MatMul and as com.microsoft MultiHeadAttention (synth
+// --attention fused): the CPU ratio of the two graphs.
+func BenchmarkUNetAttention(b *testing.B) {
+	for _, fused := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "fused"}[fused]
+		b.Run(name, func(b *testing.B) {
+			m := loadModel(b, synth.Options{FusedAttention: fused})
+			step, done := sd.UNetBench(b, m, 2, 32, 32)
+			defer done()
+			for b.Loop() {
+				if err := step(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkGenerate: end to end, tiny preset, 256x256, 20 steps, guidance
 // on. overhead-ratio = pipeline time / time inside ONNX Runtime (target <= 1.05).
 func BenchmarkGenerate(b *testing.B) {

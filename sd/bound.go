@@ -8,15 +8,23 @@ import "context"
 type Pipeline struct {
 	model *Model
 	rt    *Runtime
+	opts  LoadOptions
 }
 
 // OpenPipeline opens the folder at dir (see Open) for loading on rt later.
 func (rt *Runtime) OpenPipeline(dir string) (*Pipeline, error) {
+	return rt.OpenPipelineWith(dir, LoadOptions{})
+}
+
+// OpenPipelineWith is OpenPipeline loading with opts: a LoRA variant of a
+// folder is one with a Rewrite that merges the LoRAs. Each pipeline has
+// its own sessions; variants of one folder share nothing mutable.
+func (rt *Runtime) OpenPipelineWith(dir string, opts LoadOptions) (*Pipeline, error) {
 	m, err := Open(rt, dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{model: m, rt: rt}, nil
+	return &Pipeline{model: m, rt: rt, opts: opts}, nil
 }
 
 // Spec is what the folder's configs say about the model.
@@ -27,7 +35,7 @@ func (p *Pipeline) Dir() string { return p.model.Dir }
 
 // Load creates the sessions, the VAE encoder's included (edits need it).
 func (p *Pipeline) Load(ctx context.Context) error {
-	return p.model.Load(ctx, p.rt, LoadOptions{})
+	return p.model.Load(ctx, p.rt, p.opts)
 }
 
 func (p *Pipeline) Loaded() bool               { return p.model.Loaded() }

@@ -51,6 +51,11 @@ type LoadOptions struct {
 	// SkipVAEEncoder leaves the encoder unloaded even when present (text to
 	// image only: saves its memory).
 	SkipVAEEncoder bool
+	// Rewrite, when set, may change the text encoder's and the UNet's
+	// graphs before their sessions exist (LoRAs merged into their weights):
+	// it gets the network's folder name, its model.onnx path and bytes, and
+	// returns the bytes to load (external data is still read beside path).
+	Rewrite func(network, path string, model []byte) ([]byte, error)
 }
 
 // modelIndex is the part of model_index.json we read.
@@ -101,7 +106,7 @@ func (m *Model) Load(ctx context.Context, rt *Runtime, opts LoadOptions) error {
 		return nil
 	}
 	m.useEncoder = m.vaeEncoder != nil && !opts.SkipVAEEncoder
-	if err := m.open(ctx, rt); err != nil {
+	if err := m.open(ctx, rt, opts.Rewrite); err != nil {
 		m.closeSessions()
 		return err
 	}
@@ -253,15 +258,24 @@ func readJSONFile(path string, v any, required bool) error {
 
 // open creates the sessions: the text encoder asks only for
 // last_hidden_state, the UNet may need its timestep input rewritten.
-func (m *Model) open(ctx context.Context, rt *Runtime) error {
-	if err := m.textEncoder.open(ctx, rt, nil, "last_hidden_state"); err != nil {
+func (m *Model) open(ctx context.Context, rt *Runtime, rewrite func(network, path string, model []byte) ([]byte, error)) error {
+	teBytes, err := rewritten(m.textEncoder.network, rewrite)
+	if err != nil {
 		return err
 	}
-	var unetBytes []byte
+	if err := m.textEncoder.open(ctx, rt, teBytes, "last_hidden_state"); err != nil {
+		return err
+	}
+	unetBytes, err := rewritten(m.unet.network, rewrite)
+	if err != nil {
+		return err
+	}
 	if m.unet.castScalar {
-		data, err := os.ReadFile(m.unet.path)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", m.unet.path, err)
+		data := unetBytes
+		if data == nil {
+			if data, err = os.ReadFile(m.unet.path); err != nil {
+				return fmt.Errorf("read %s: %w", m.unet.path, err)
+			}
 		}
 		if unetBytes, err = castScalarInputToFloat(data, "timestep"); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrBadModel, m.unet.path, err)
@@ -284,6 +298,22 @@ func (m *Model) open(ctx context.Context, rt *Runtime) error {
 		}
 	}
 	return nil
+}
+
+// rewritten is n's graph as rewrite makes it; nil (load the file) without one.
+func rewritten(n *network, rewrite func(network, path string, model []byte) ([]byte, error)) ([]byte, error) {
+	if rewrite == nil {
+		return nil, nil
+	}
+	data, err := os.ReadFile(n.path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", n.path, err)
+	}
+	out, err := rewrite(n.name, n.path, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return out, nil
 }
 
 // Networks describes the loaded networks.

@@ -28,6 +28,11 @@ type job struct {
 // resolve fills defaults from the model and rejects what is out of range.
 func (m *Model) resolve(req Request) (job, error) {
 	j := job{Request: req}
+	if len(req.LoRAs) > 0 {
+		// A model merges LoRAs when it loads (LoadOptions.Rewrite), never
+		// per run: silently ignoring them would serve the base model.
+		return j, paramErr("loras", "this model merges LoRAs only when it loads: serve it through a LoRA variant")
+	}
 	if j.N == 0 {
 		j.N = 1
 	}

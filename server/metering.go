@@ -33,6 +33,9 @@ func (s *Server) metered(c *gin.Context, job imageJob, step func(*auth.Usage) (p
 	if job.Cache.MaskDigest != "" {
 		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)
 	}
+	if refs := loraRefs(job.Target.Info, job.Plan.SD.LoRAs); refs != nil {
+		usage.Inputs = append(append([]string(nil), usage.Inputs...), refs...)
+	}
 	// A panic in step must still settle the admission (release the reserved
 	// quota, write the record) before recovery answers 500.
 	finished := false

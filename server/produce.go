@@ -163,6 +163,7 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 	}
 	p.OutputWidth, p.OutputHeight = job.Plan.Width, job.Plan.Height
 	p.OutputFormat, p.OutputCompression = job.Plan.OutputFormat, job.Plan.Compression
+	p.Extra = withLoRAs(p.Extra, loraRefs(job.Target.Info, r.LoRAs))
 	return p
 }
 

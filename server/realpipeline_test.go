@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sdgate/sdgate/convert/onnxlora"
 	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd"
@@ -29,6 +30,20 @@ func realOpener(t testing.TB) models.Opener {
 		t.Fatal(rtErr)
 	}
 	return models.OpenWith(rt.OpenPipeline)
+}
+
+// realVariantOpener opens LoRA variants on the shared runtime, merging as
+// serve does (convert/onnxlora behind sd's Rewrite).
+func realVariantOpener(t testing.TB) models.VariantOpener {
+	t.Helper()
+	realOpener(t)
+	return func(dir string, applied []models.AppliedLoRA) (models.Pipeline, error) {
+		files := make([]onnxlora.File, len(applied))
+		for i, a := range applied {
+			files[i] = onnxlora.File{Name: a.Name, Path: a.Path, Scale: a.Scale}
+		}
+		return rt.OpenPipelineWith(dir, sd.LoadOptions{Rewrite: onnxlora.Rewriter(files, true, nil)})
+	}
 }
 
 func closeRealRuntime() {

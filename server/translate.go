@@ -123,6 +123,10 @@ func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (Generat
 	} else if g, ok := modelStyleGuidance(or(req.Style, r.DefaultStyle), t.Info); ok {
 		plan.SD.Guidance, plan.SD.HasGuidance = g, true
 	}
+	var err error
+	if plan.SD.LoRAs, err = planLoRAs(req, t.Info); err != nil {
+		return GenerationPlan{}, err
+	}
 	return plan, nil
 }
 

@@ -33,6 +33,9 @@ func runGenerate(ctx context.Context, args []string, getenv env, stdout, stderr 
 		out      = fs.String("out", "image", "output prefix: PREFIX.png, or PREFIX-1.png ... when n > 1")
 		verbose  = fs.Bool("v", false, "log the runtime, device and networks")
 	)
+	var loras loraFlags
+	fs.Var(&loras, "lora", "merge a LoRA as the model loads: FILE or FILE:SCALE (repeatable; kohya or peft .safetensors)")
+	loraStrict := fs.Bool("lora-strict", true, "a LoRA module that matches no weight is an error (false: logged)")
 	rf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -70,7 +73,7 @@ func runGenerate(ctx context.Context, args []string, getenv env, stdout, stderr 
 	}
 	defer rt.Close()
 	loadStart := time.Now()
-	m, err := sd.Load(ctx, rt, *model, sd.LoadOptions{SkipVAEEncoder: true})
+	m, err := sd.Load(ctx, rt, *model, sd.LoadOptions{SkipVAEEncoder: true, Rewrite: loras.rewrite(*loraStrict, logger)})
 	if err != nil {
 		return err
 	}

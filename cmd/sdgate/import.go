@@ -38,6 +38,7 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 		clipBPE    = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): the tokenizer of real SD checkpoints")
 		external   = fs.Bool("external-data", false, "put every network's weights in model.onnx_data")
 		loras      loraFlags
+		attention  = fs.String("attention", "fused", attentionUsage)
 		loraStrict = fs.Bool("lora-strict", true, "a LoRA module that matches no weight is an error (false: reported)")
 	)
 	fs.Var(&loras, "lora", "bake a LoRA into the folder: FILE or FILE:SCALE (repeatable; kohya or peft .safetensors)")
@@ -55,6 +56,10 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 	case *fp16 && *fp32:
 		return errors.New("import: --fp16 and --fp32 exclude each other")
 	}
+	fused, err := parseAttention(*attention)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
 	start := time.Now()
 	ck, err := openImportSource(*checkpoint, convert.Options{
 		Family: convert.Family(*family), VAE: *vae, Prediction: *prediction, NoEMA: *noEMA,
@@ -68,7 +73,7 @@ func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io
 		return fmt.Errorf("import: the text encoder has CLIP's %d tokens: give --clip-bpe with OpenAI's bpe_simple_vocab_16e6.txt.gz", clipVocab)
 	}
 	opts, err := matchPreset(ck, info.Family, synth.Options{
-		FP16: !*fp32, Inpaint: info.Inpaint, ExternalData: *external, ClipBPE: *clipBPE, Prediction: info.Prediction,
+		FusedAttention: fused, FP16: !*fp32, Inpaint: info.Inpaint, ExternalData: *external, ClipBPE: *clipBPE, Prediction: info.Prediction,
 		Weights: ck, Doc: "sdgate import: " + filepath.Base(*checkpoint), Source: filepath.Base(*checkpoint),
 	})
 	if err != nil {

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/sdgate/sdgate/convert/lora"
+	"github.com/sdgate/sdgate/convert/onnxlora"
 	"github.com/sdgate/sdgate/models/synth"
 )
 
@@ -42,6 +45,19 @@ func (l *loraFlags) Set(s string) error {
 	return nil
 }
 
+// rewrite merges the LoRAs into a model as it loads (generate --lora);
+// nil without any.
+func (l loraFlags) rewrite(strict bool, logger *slog.Logger) func(network, path string, model []byte) ([]byte, error) {
+	if len(l) == 0 {
+		return nil
+	}
+	files := make([]onnxlora.File, len(l))
+	for i, a := range l {
+		files[i] = onnxlora.File{Name: filepath.Base(a.path), Path: a.path, Scale: float64(a.scale)}
+	}
+	return onnxlora.Rewriter(files, strict, logger)
+}
+
 // mergeLoRAs opens the LoRA files and returns base with them merged, as
 // opts' networks will read it.
 func mergeLoRAs(base lora.Source, opts synth.Options, args loraFlags, strict bool, stdout io.Writer) (lora.Source, error) {
@@ -70,4 +86,17 @@ func mergeLoRAs(base lora.Source, opts synth.Options, args loraFlags, strict boo
 		fmt.Fprintf(stdout, "    matches no weight: %s\n", k)
 	}
 	return merged, nil
+}
+
+const attentionUsage = "attention ops: plain (MatMul-Softmax-MatMul) or fused (ONNX Runtime's com.microsoft MultiHeadAttention)"
+
+// parseAttention reads --attention: true for fused.
+func parseAttention(s string) (bool, error) {
+	switch s {
+	case "plain":
+		return false, nil
+	case "fused":
+		return true, nil
+	}
+	return false, fmt.Errorf("--attention %q: want plain or fused", s)
 }

@@ -27,9 +27,9 @@ func TestSynthCheckpointImport(t *testing.T) {
 		synthArgs []string
 		importArg []string
 	}{
-		{"fp32", nil, []string{"--fp32"}},
-		{"fp16 inpaint", []string{"--fp16", "--inpaint"}, nil},
-		{"sd2 v-prediction", []string{"--preset", "tiny-sd2"}, []string{"--fp32"}},
+		{"fp32", nil, []string{"--fp32", "--attention", "plain"}},
+		{"fp16 inpaint fused", []string{"--fp16", "--inpaint", "--attention", "fused"}, nil},
+		{"sd2 v-prediction", []string{"--preset", "tiny-sd2", "--attention", "fused"}, []string{"--fp32"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -109,6 +109,7 @@ func TestImportRefuses(t *testing.T) {
 		{[]string{"import", pickle}, "--out is required"},
 		{[]string{"import", pickle, "--out", filepath.Join(dir, "x")}, "executes arbitrary code"},
 		{[]string{"import", pickle, "--out", filepath.Join(dir, "x"), "--fp16", "--fp32"}, "exclude each other"},
+		{[]string{"import", pickle, "--out", filepath.Join(dir, "x"), "--attention", "flash"}, "want plain or fused"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), tc.args, mapEnv(nil), &stdout, &stderr)
@@ -147,7 +148,7 @@ func TestImportBakesLoRA(t *testing.T) {
 		t.Errorf("synth output: %s", stdout.String())
 	}
 	stdout.Reset()
-	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--out", merged, "--lora", loraFile + ":0.75"},
+	if err := run(context.Background(), []string{"import", ckpt, "--fp32", "--attention", "plain", "--out", merged, "--lora", loraFile + ":0.75"},
 		mapEnv(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr.String())
 	}
@@ -239,7 +240,7 @@ func TestImportDiffusersFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"import", pipe, "--out", got, "--fp32"}, mapEnv(nil), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"import", pipe, "--out", got, "--fp32", "--attention", "plain"}, mapEnv(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "every checkpoint tensor was used") {

@@ -34,6 +34,7 @@ type serveFlags struct {
 	queueTimeout time.Duration
 	keepAlive    string
 	maxResident  int
+	loraStrict   bool
 	publicURL    string
 	imageTTL     time.Duration
 	bodyLimit    int64
@@ -68,6 +69,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", 2*time.Minute, "longest wait in the queue before 503")
 	fs.StringVar(&f.keepAlive, "keep-alive", "5m", "unload a model idle this long; never keeps it")
 	fs.IntVar(&f.maxResident, "max-resident", 1, "models loaded at once; the least recently used idle one makes room")
+	fs.BoolVar(&f.loraStrict, "lora-strict", true, "a LoRA module that matches no weight of its model fails the load (false: logged)")
 	fs.StringVar(&f.publicURL, "public-url", "", "scheme://host[:port] clients reach us at, for image URLs (default: from X-Forwarded-*/Host)")
 	fs.DurationVar(&f.imageTTL, "image-ttl", time.Hour, "how long response_format=url images stay")
 	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
@@ -268,6 +270,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Aliases: aliases, DefaultAliases: server.AliasNames(),
 		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
 		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,
+		OpenVariant: loraVariantOpener(rt, f.loraStrict, logger),
 	})
 	if err != nil {
 		return err

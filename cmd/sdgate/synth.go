@@ -35,6 +35,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		checkpoint   = fs.String("checkpoint", "", "also write the weights as an LDM-layout .safetensors checkpoint (what sdgate import reads)")
 		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed)")
 		loraRank     = fs.Int64("lora-rank", 4, "rank of the --lora LoRA")
+		attention    = fs.String("attention", "plain", attentionUsage)
 	)
 	fs.Var(&fp16, "fp16", "float16 weights, inputs and outputs (default: true for sd15, false for tiny)")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -43,7 +44,12 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if *out == "" {
 		return errors.New("synth: --out is required")
 	}
+	fused, err := parseAttention(*attention)
+	if err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
 	opts := synth.Options{
+		FusedAttention:   fused,
 		Preset:           *preset,
 		FP16:             fp16.value,
 		InputIDs64:       *ids64,

@@ -44,6 +44,7 @@ type Module struct {
 	Down, Up           []float32
 	DownShape, UpShape []int64
 	Alpha              float32 // scale = Alpha / Rank; Rank when the file has no alpha
+	hasAlpha           bool    // the file gave Alpha (a peft config does not override it)
 }
 
 // Rank is the LoRA rank (rows of down).
@@ -56,7 +57,8 @@ type LoRA struct {
 }
 
 // Open reads a LoRA .safetensors file. All its matrices are read: a LoRA
-// is small (tens to hundreds of MB).
+// is small (tens to hundreds of MB). A peft file's strength comes from its
+// adapter_config.json (PeftConfigPath) when there is one.
 func Open(path string) (*LoRA, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -66,6 +68,9 @@ func Open(path string) (*LoRA, error) {
 	l, err := Parse(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := readPeftConfig(l, path); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -137,7 +142,7 @@ func Parse(f *safetensors.File) (*LoRA, error) {
 		}
 		m.Alpha = float32(m.Rank())
 		if a, ok := alphas[prefix]; ok {
-			m.Alpha = a
+			m.Alpha, m.hasAlpha = a, true
 		}
 		l.Modules = append(l.Modules, m)
 	}

@@ -341,3 +341,29 @@ func transpose(m []float32, rows, cols int64) []float32 {
 	}
 	return out
 }
+
+// TestMergeLargeExact: layers big enough to be split among goroutines
+// merge exactly as the formula reads, in both layouts.
+func TestMergeLargeExact(t *testing.T) {
+	spec := lora.Spec{Net: "unet", Name: "mid_block.attentions.0.proj_out.weight", Shape: []int64{640, 384}}
+	l := must(lora.Synthesize([]lora.Spec{spec}, 8, 4, 3))
+	data := make([]float32, 640*384)
+	for i := range data {
+		data[i] = float32(i%17) * 0.01
+	}
+	plain := &lora.Target{Net: "unet", Name: spec.Name, Shape: spec.Shape, Data: slices.Clone(data)}
+	want := expected([]*lora.Target{plain}, l, 0.5)["unet/"+spec.Name]
+	if _, err := lora.Merge([]*lora.Target{plain}, true, lora.Scaled{LoRA: l, Scale: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plain.Data, want) {
+		t.Error("torch layout differs from the formula")
+	}
+	trans := &lora.Target{Net: "unet", Name: spec.Name, Shape: spec.Shape, Data: transpose(data, 640, 384), Transposed: true}
+	if _, err := lora.Merge([]*lora.Target{trans}, true, lora.Scaled{LoRA: l, Scale: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(transpose(trans.Data, 384, 640), want) {
+		t.Error("MatMul layout differs from the formula")
+	}
+}

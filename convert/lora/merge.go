@@ -2,8 +2,10 @@ package lora
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Target is a weight a LoRA may change, as the caller holds it.
@@ -47,6 +49,45 @@ func Merge(targets []*Target, strict bool, loras ...Scaled) (Report, error) {
 		j.apply(j.t.Data)
 	}
 	return rep, nil
+}
+
+// Plan is a resolved merge for callers that decode a weight only when a
+// LoRA adapts it (an ONNX model's initializers): which targets change, and
+// the deltas to add to each.
+type Plan struct {
+	order []*Target
+	jobs  map[*Target][]job
+}
+
+// Resolve matches loras to targets as Merge does, changing nothing; the
+// targets' Data may be nil.
+func Resolve(targets []*Target, strict bool, loras ...Scaled) (*Plan, Report, error) {
+	jobs, rep, err := resolve(targets, strict, loras)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	p := &Plan{jobs: map[*Target][]job{}}
+	for _, j := range jobs {
+		if p.jobs[j.t] == nil {
+			p.order = append(p.order, j.t)
+		}
+		p.jobs[j.t] = append(p.jobs[j.t], j)
+	}
+	return p, rep, nil
+}
+
+// Targets are the targets some module adapts, in the order first adapted.
+func (p *Plan) Targets() []*Target { return slices.Clone(p.order) }
+
+// Apply adds t's deltas to data, laid out as t says (Transposed or not).
+func (p *Plan) Apply(t *Target, data []float32) error {
+	if int64(len(data)) != numel(t.Shape) {
+		return fmt.Errorf("%w: %s %q: %d values for shape %v", ErrShape, t.Net, t.Name, len(data), t.Shape)
+	}
+	for _, j := range p.jobs[t] {
+		j.apply(data)
+	}
+	return nil
 }
 
 // job is one module to add to one target.
@@ -152,32 +193,97 @@ func fits(m *Module, t *Target) error {
 }
 
 // apply adds s * up @ down to t. Each product is rounded to float32 on its
-// own (the conversions forbid fused multiply-adds), so the result does not
-// depend on the CPU.
+// own (the conversions forbid fused multiply-adds), and every element sums
+// its rank terms in the same order in both layouts and however the rows
+// are split among goroutines, so the result depends neither on the CPU,
+// nor on the layout, nor on the core count.
 func apply(t *Target, m *Module, s float32) {
 	out, rank := m.UpShape[0], m.Rank()
 	cols := int64(len(m.Down)) / rank // in * kh * kw
-	row := make([]float32, cols)
-	for o := range out {
-		clear(row)
-		for r := range rank {
-			u := m.Up[o*rank+r]
-			down := m.Down[r*cols : (r+1)*cols]
-			for i, d := range down {
-				row[i] += float32(u * d)
+	if t.Transposed {
+		parallelRows(cols, out*rank, func(lo, hi int64) { applyTransposed(t.Data, m, s, out, rank, cols, lo, hi) })
+		return
+	}
+	parallelRows(out, cols*rank, func(lo, hi int64) {
+		row := make([]float32, cols)
+		for o := lo; o < hi; o++ {
+			clear(row)
+			for r := range rank {
+				u := m.Up[o*rank+r]
+				down := m.Down[r*cols : (r+1)*cols]
+				for i, d := range down {
+					row[i] += float32(u * d)
+				}
 			}
-		}
-		if t.Transposed {
+			w := t.Data[o*cols : (o+1)*cols]
 			for i, v := range row {
-				t.Data[int64(i)*out+o] += float32(s * v)
+				w[i] += float32(s * v)
 			}
-			continue
 		}
-		w := t.Data[o*cols : (o+1)*cols]
-		for i, v := range row {
-			w[i] += float32(s * v)
+	})
+}
+
+// applyTransposed is apply for data stored [in, out] (MatMul weights),
+// stored rows lo..hi: it walks the stored rows, so every write is
+// sequential (a strided walk misses the cache on every element of a wide
+// layer).
+func applyTransposed(data []float32, m *Module, s float32, out, rank, cols, lo, hi int64) {
+	col := make([]float32, rank)
+	for i := lo; i < hi; i++ {
+		for r := range rank {
+			col[r] = m.Down[r*cols+i]
+		}
+		w := data[i*out : (i+1)*out]
+		o := 0
+		// Four outputs at a time: four independent sums for the CPU to
+		// overlap, each still over r in order.
+		for ; o+4 <= len(w); o += 4 {
+			u0 := m.Up[int64(o)*rank : int64(o+1)*rank]
+			u1 := m.Up[int64(o+1)*rank : int64(o+2)*rank]
+			u2 := m.Up[int64(o+2)*rank : int64(o+3)*rank]
+			u3 := m.Up[int64(o+3)*rank : int64(o+4)*rank]
+			var a0, a1, a2, a3 float32
+			for r, c := range col {
+				a0 += float32(u0[r] * c)
+				a1 += float32(u1[r] * c)
+				a2 += float32(u2[r] * c)
+				a3 += float32(u3[r] * c)
+			}
+			w[o] += float32(s * a0)
+			w[o+1] += float32(s * a1)
+			w[o+2] += float32(s * a2)
+			w[o+3] += float32(s * a3)
+		}
+		for ; o < len(w); o++ {
+			up := m.Up[int64(o)*rank : int64(o+1)*rank]
+			var acc float32
+			for r, u := range up {
+				acc += float32(u * col[r])
+			}
+			w[o] += float32(s * acc)
 		}
 	}
+}
+
+// parallelRows runs fn over [0, rows) in one chunk per CPU when the work
+// (rows x perRow multiply-adds) is worth the goroutines.
+func parallelRows(rows, perRow int64, fn func(lo, hi int64)) {
+	workers := int64(runtime.GOMAXPROCS(0))
+	if workers < 2 || rows < 2 || rows*perRow < 1<<20 {
+		fn(0, rows)
+		return
+	}
+	workers = min(workers, rows)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := rows*w/workers, rows*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
 
 // NodeModule turns an ONNX node name that follows the diffusers module

@@ -20,6 +20,17 @@ type builder struct {
 	nextID int
 	// weights supplies the parameters' values; nil draws them at random.
 	weights Weights
+	// scope is the diffusers module path of the layer being built
+	// (down_blocks.0.attentions.0.proj_in); nodes are named after it as
+	// optimum's exports name them: /down_blocks.0/attentions.0/proj_in/Conv.
+	scope     string
+	nodeNames map[string]int
+	// anonymousMatMul names MatMul weights onnx::MatMul_N, as torch.onnx
+	// names the transposed copies it makes (only node names tell the layer).
+	anonymousMatMul bool
+	// fusedAttention emits unmasked attention as com.microsoft
+	// MultiHeadAttention (Options.FusedAttention).
+	fusedAttention bool
 }
 
 func newBuilder(net string, float dataType, seed uint64) *builder {
@@ -28,7 +39,7 @@ func newBuilder(net string, float dataType, seed uint64) *builder {
 		net:    net,
 		float:  float,
 		seed:   seed,
-		consts: map[string]string{},
+		consts: map[string]string{}, nodeNames: map[string]int{},
 	}
 }
 
@@ -36,6 +47,8 @@ func newBuilder(net string, float dataType, seed uint64) *builder {
 func newNetBuilder(net string, o netOptions) *builder {
 	b := newBuilder(net, o.float, o.seed)
 	b.weights = o.weights
+	b.anonymousMatMul = o.anonymousMatMul
+	b.fusedAttention = o.fusedAttention
 	return b
 }
 
@@ -69,13 +82,24 @@ func (b *builder) op(opType string, inputs []string, attrs ...*attribute) string
 	return b.opN(opType, 1, inputs, attrs...)[0]
 }
 
-// opN adds a node with n outputs.
+// opN adds a node with n outputs. Inside a scope it is named
+// /module/path/OpType (OpType_1, _2, ... when the module has several), its
+// outputs NAME_output_I, as torch.onnx writes them; outside, OpType_N.
 func (b *builder) opN(opType string, n int, inputs []string, attrs ...*attribute) []string {
 	b.nextID++
-	name := opType + "_" + strconv.Itoa(b.nextID)
+	name, outFmt := opType+"_"+strconv.Itoa(b.nextID), "%s_out%d"
+	if b.scope != "" {
+		name, outFmt = nodePath(b.scope)+"/"+opType, "%s_output_%d"
+		if k := b.nodeNames[name]; k > 0 {
+			b.nodeNames[name] = k + 1
+			name += "_" + strconv.Itoa(k)
+		} else {
+			b.nodeNames[name] = 1
+		}
+	}
 	outs := make([]string, n)
 	for i := range outs {
-		outs[i] = b.claim(name + "_out" + strconv.Itoa(i))
+		outs[i] = b.claim(fmt.Sprintf(outFmt, name, i))
 	}
 	b.g.nodes = append(b.g.nodes, &node{name: name, op: opType, inputs: inputs, outputs: outs, attrs: attrs})
 	return outs
@@ -96,8 +120,35 @@ func (b *builder) weight(name string, std float64, dims ...int64) string {
 // matmulWeight is a linear layer's weight: torch stores [out, in], MatMul
 // takes the transpose [in, out], as every exporter writes it.
 func (b *builder) matmulWeight(name string, std float64, in, out int64) string {
-	return b.param(name, &weightInit{std: float32(std), seed: tensorSeed(b.seed, b.net+"/"+name)},
+	t := b.paramTensor(name, &weightInit{std: float32(std), seed: tensorSeed(b.seed, b.net+"/"+name)},
 		[]int64{in, out}, []int64{out, in}, true)
+	if b.anonymousMatMul {
+		b.nextID++
+		t.name = "onnx::MatMul_" + strconv.Itoa(b.nextID)
+	}
+	return b.addInit(t)
+}
+
+// within sets the module scope for the nodes a layer adds; the returned
+// func restores the outer one.
+func (b *builder) within(module string) func() {
+	outer := b.scope
+	b.scope = module
+	return func() { b.scope = outer }
+}
+
+// nodePath writes a module path as torch.onnx scopes it: a list index
+// stays with its list (down_blocks.0), every other part is a level.
+func nodePath(module string) string {
+	var sb strings.Builder
+	for i, part := range strings.Split(module, ".") {
+		if _, err := strconv.Atoi(part); err == nil && i > 0 {
+			sb.WriteString("." + part)
+			continue
+		}
+		sb.WriteString("/" + part)
+	}
+	return sb.String()
 }
 
 // filled adds a parameter with every element equal to value (norm gains
@@ -113,12 +164,16 @@ func (b *builder) filled(name string, value float32, dims ...int64) string {
 
 // param adds a parameter whose values init draws, or b.weights supplies.
 func (b *builder) param(name string, init *weightInit, dims, torch []int64, transposed bool) string {
+	return b.addInit(b.paramTensor(name, init, dims, torch, transposed))
+}
+
+func (b *builder) paramTensor(name string, init *weightInit, dims, torch []int64, transposed bool) *tensor {
 	t := &tensor{name: name, dims: dims, dtype: b.float,
-		ref: &paramRef{net: b.net, torch: torch, transposed: transposed, weights: b.weights}}
+		ref: &paramRef{net: b.net, name: name, torch: torch, transposed: transposed, weights: b.weights}}
 	if b.weights == nil {
 		t.init = init
 	}
-	return b.addInit(t)
+	return t
 }
 
 // ints is a shared int64 constant of shape [len(vals)].

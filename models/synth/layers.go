@@ -1,6 +1,9 @@
 package synth
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // Building blocks shared by the networks, each written with opset-17 ops
 // that ONNX Runtime's CPU provider runs in fp32 and (through the casts it
@@ -12,6 +15,7 @@ const biasStd = 0.02
 // linear maps the last axis from in to out features. The weight is stored
 // [in, out], the layout MatMul takes (torch exports store it transposed too).
 func (b *builder) linear(x, name string, in, out int64, bias bool) string {
+	defer b.within(name)()
 	y := b.op("MatMul", []string{x, b.matmulWeight(name+".weight", fanInStd(in), in, out)})
 	if bias {
 		y = b.op("Add", []string{y, b.weight(name+".bias", biasStd, out)})
@@ -27,6 +31,7 @@ func (b *builder) conv(x, name string, in, out, k, stride int64) string {
 
 // convPads is a convolution with explicit pads (top, left, bottom, right).
 func (b *builder) convPads(x, name string, in, out, k, stride int64, pads [4]int64) string {
+	defer b.within(name)()
 	w := b.weight(name+".weight", fanInStd(in*k*k), out, in, k, k)
 	bias := b.weight(name+".bias", biasStd, out)
 	return b.op("Conv", []string{x, w, bias},
@@ -39,6 +44,7 @@ func (b *builder) convPads(x, name string, in, out, k, stride int64, pads [4]int
 // exports GroupNorm: reshape to [B, G, -1], InstanceNormalization, reshape
 // back, then the per-channel affine transform.
 func (b *builder) groupNorm(x, name string, c, groups int64, eps float32) string {
+	defer b.within(name)()
 	shape := b.op("Shape", []string{x})
 	g := b.op("Reshape", []string{x, b.ints(0, groups, -1)})
 	g = b.op("InstanceNormalization", []string{g, b.fill(1, groups), b.fill(0, groups)}, attrF("epsilon", eps))
@@ -49,6 +55,7 @@ func (b *builder) groupNorm(x, name string, c, groups int64, eps float32) string
 
 // layerNorm normalises the last axis (LayerNormalization is in opset 17).
 func (b *builder) layerNorm(x, name string, c int64, eps float32) string {
+	defer b.within(name)()
 	return b.op("LayerNormalization",
 		[]string{x, b.filled(name+".weight", 1, c), b.filled(name+".bias", 0, c)},
 		attrI("axis", -1), attrF("epsilon", eps))
@@ -83,6 +90,21 @@ type attnSpec struct {
 
 // attention attends from x [B, N, dim] to context [B, M, ctxDim].
 func (b *builder) attention(x, context string, s attnSpec) string {
+	if i := strings.LastIndex(s.q, "."); i > 0 {
+		defer b.within(s.q[:i])() // attn1, self_attn: its projections scope themselves
+	}
+	if b.fusedAttention && s.mask == "" {
+		// One com.microsoft MultiHeadAttention node over the separate q, k
+		// and v projections (which LoRAs adapt as usual): ONNX Runtime's
+		// flash / memory-efficient kernels on CUDA, its own CPU kernel.
+		// The default scale is 1/sqrt(head size), as below.
+		q := b.linear(x, s.q, s.dim, s.dim, s.qkvBias)
+		k := b.linear(context, s.k, s.ctxDim, s.dim, s.qkvBias)
+		v := b.linear(context, s.v, s.ctxDim, s.dim, s.qkvBias)
+		o := b.op("MultiHeadAttention", []string{q, k, v}, attrI("num_heads", s.heads))
+		b.g.nodes[len(b.g.nodes)-1].domain = msDomain
+		return b.linear(o, s.out, s.dim, s.dim, true)
+	}
 	headDim := s.dim / s.heads
 	split := b.ints(0, 0, s.heads, headDim)
 	heads := func(v string, perm ...int64) string {
@@ -119,6 +141,7 @@ func (b *builder) fromTokens(t, shape string) string {
 // resnet is diffusers' ResnetBlock2D. tembAct is SiLU(time embedding) or ""
 // (the VAE has none); a 1x1 conv matches the skip when channels change.
 func (b *builder) resnet(x, tembAct, name string, in, out int64, n norms) string {
+	defer b.within(name)()
 	h := b.silu(b.groupNorm(x, name+".norm1", in, n.groups, n.eps))
 	h = b.conv(h, name+".conv1", in, out, 3, 1)
 	if tembAct != "" {

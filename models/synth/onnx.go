@@ -49,11 +49,14 @@ type model struct {
 }
 
 func (m *model) size() int64 {
-	return sizeVarintField(1, irVersion) +
+	n := sizeVarintField(1, irVersion) +
 		sizeBytesField(2, int64(len(producerName))) +
 		sizeBytesField(6, int64(len(m.doc))) +
-		sizeMessageField(7, m.graph) +
-		sizeMessageField(8, opsetImport{})
+		sizeMessageField(7, m.graph)
+	for _, o := range m.opsets() {
+		n += sizeMessageField(8, o)
+	}
+	return n
 }
 
 func (m *model) emit(ctx context.Context, ww *wireWriter) {
@@ -61,15 +64,46 @@ func (m *model) emit(ctx context.Context, ww *wireWriter) {
 	ww.stringField(2, producerName)
 	ww.stringField(6, m.doc)
 	ww.messageField(ctx, 7, m.graph)
-	ww.messageField(ctx, 8, opsetImport{})
+	for _, o := range m.opsets() {
+		ww.messageField(ctx, 8, o)
+	}
 }
 
-// OperatorSetIdProto for the default domain (ai.onnx), whose name is "".
-type opsetImport struct{}
+// msDomain is ONNX Runtime's contrib-op domain (MultiHeadAttention).
+const msDomain = "com.microsoft"
 
-func (opsetImport) size() int64 { return sizeVarintField(2, opsetVersion) }
+// opsets are the default domain's opset, and com.microsoft's when a node
+// of the graph is in it.
+func (m *model) opsets() []opsetImport {
+	out := []opsetImport{{version: opsetVersion}}
+	for _, nd := range m.graph.nodes {
+		if nd.domain == msDomain {
+			return append(out, opsetImport{domain: msDomain, version: 1})
+		}
+	}
+	return out
+}
 
-func (opsetImport) emit(_ context.Context, ww *wireWriter) { ww.varintField(2, opsetVersion) }
+// OperatorSetIdProto; the default domain (ai.onnx) is named "".
+type opsetImport struct {
+	domain  string
+	version int64
+}
+
+func (o opsetImport) size() int64 {
+	n := sizeVarintField(2, uint64(o.version))
+	if o.domain != "" {
+		n += sizeBytesField(1, int64(len(o.domain)))
+	}
+	return n
+}
+
+func (o opsetImport) emit(_ context.Context, ww *wireWriter) {
+	if o.domain != "" {
+		ww.stringField(1, o.domain)
+	}
+	ww.varintField(2, uint64(o.version))
+}
 
 // GraphProto
 type graph struct {
@@ -124,6 +158,7 @@ func (g *graph) emit(ctx context.Context, ww *wireWriter) {
 type node struct {
 	name    string
 	op      string
+	domain  string // "" is ai.onnx
 	inputs  []string
 	outputs []string
 	attrs   []*attribute
@@ -142,6 +177,9 @@ func (nd *node) size() int64 {
 	for _, a := range nd.attrs {
 		n += sizeMessageField(5, a)
 	}
+	if nd.domain != "" {
+		n += sizeBytesField(7, int64(len(nd.domain)))
+	}
 	return n
 }
 
@@ -156,6 +194,9 @@ func (nd *node) emit(ctx context.Context, ww *wireWriter) {
 	ww.stringField(4, nd.op)
 	for _, a := range nd.attrs {
 		ww.messageField(ctx, 5, a)
+	}
+	if nd.domain != "" {
+		ww.stringField(7, nd.domain)
 	}
 }
 

@@ -52,7 +52,7 @@ func Params(opts Options) ([]Param, error) {
 	for _, net := range plan(p, opts) {
 		for _, t := range net.graph.inits {
 			if t.isParam() {
-				params = append(params, Param{Net: t.ref.net, Name: t.name, Shape: t.ref.torch, FP16: t.dtype == dtFloat16, t: t})
+				params = append(params, Param{Net: t.ref.net, Name: t.ref.name, Shape: t.ref.torch, FP16: t.dtype == dtFloat16, t: t})
 			}
 		}
 	}
@@ -68,7 +68,7 @@ func checkWeights(nets []plannedNet) error {
 			if !t.isParam() || t.ref.weights == nil {
 				continue
 			}
-			if err := t.ref.weights.Check(t.ref.net, t.name, t.ref.torch); err != nil {
+			if err := t.ref.weights.Check(t.ref.net, t.ref.name, t.ref.torch); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -89,12 +89,12 @@ func (t *tensor) graphValues() ([]float32, error) {
 		t.init.fill(vals, 0)
 		return vals, nil
 	}
-	vals, err := t.ref.weights.Float32(t.ref.net, t.name, t.ref.torch)
+	vals, err := t.ref.weights.Float32(t.ref.net, t.ref.name, t.ref.torch)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", t.ref.net, t.name, err)
+		return nil, fmt.Errorf("%s %s: %w", t.ref.net, t.ref.name, err)
 	}
 	if int64(len(vals)) != t.numel() {
-		return nil, fmt.Errorf("%w: %s %s: %d values for shape %v", ErrWeights, t.ref.net, t.name, len(vals), t.ref.torch)
+		return nil, fmt.Errorf("%w: %s %s: %d values for shape %v", ErrWeights, t.ref.net, t.ref.name, len(vals), t.ref.torch)
 	}
 	if t.ref.transposed {
 		vals = transpose(vals, t.ref.torch[0], t.ref.torch[1])

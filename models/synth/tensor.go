@@ -22,6 +22,7 @@ type tensor struct {
 // shape in torch's state dict, and the source of loaded values.
 type paramRef struct {
 	net        string
+	name       string  // state-dict name (the initializer's, unless anonymised)
 	torch      []int64 // shape in torch's layout
 	transposed bool    // graph holds the transpose of torch's [out, in]
 	weights    Weights // nil: drawn by init

@@ -39,6 +39,9 @@ type netOptions struct {
 	timeCondDim int64
 	// weights supplies the parameters; nil draws them at random.
 	weights Weights
+	// anonymousMatMul: Options.AnonymousMatMulWeights.
+	anonymousMatMul bool
+	fusedAttention  bool // Options.FusedAttention
 }
 
 // lcmTimeCondDim is time_cond_proj_dim of LCM-distilled SD 1.5 UNets.

@@ -73,6 +73,14 @@ type Options struct {
 	Doc string
 	// Source, when set, is recorded in sdgate.json: where the weights came from.
 	Source string
+	// FusedAttention emits the UNet's and VAE's attention as ONNX Runtime's
+	// com.microsoft MultiHeadAttention instead of MatMul-Softmax-MatMul
+	// (the text encoder's causal attention stays plain). Same weights.
+	FusedAttention bool
+	// AnonymousMatMulWeights names the MatMul weights onnx::MatMul_N, as
+	// torch.onnx (optimum) exports name the transposed copies they make:
+	// only the node names (/down_blocks.0/.../to_q/MatMul) tell the layer.
+	AnonymousMatMulWeights bool
 	// Prediction overrides the preset's prediction_type: "epsilon" or
 	// "v_prediction". SD 2 presets with epsilon default to 512x512 (SD 2 base).
 	Prediction string
@@ -247,7 +255,8 @@ type plannedNet struct {
 
 // plan builds the folder's networks in the order they are written.
 func plan(p preset, opts Options) []plannedNet {
-	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint, weights: opts.Weights}
+	o := netOptions{float: dtFloat, seed: opts.Seed, timestep: opts.Timestep, inpaint: opts.Inpaint, weights: opts.Weights,
+		anonymousMatMul: opts.AnonymousMatMulWeights, fusedAttention: opts.FusedAttention}
 	if opts.LCM {
 		o.timeCondDim = lcmTimeCondDim
 	}

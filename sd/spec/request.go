@@ -31,6 +31,10 @@ type Request struct {
 	// exactly as in InitImage. Same size as InitImage; nil repaints all.
 	Mask *image.Gray
 
+	// LoRAs are merged into the model's weights for this request, in order
+	// (a resident merged variant of the model serves it).
+	LoRAs []LoRA
+
 	// Progress, when set, is called after every denoising step.
 	Progress func(step, total int)
 }
