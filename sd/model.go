@@ -144,7 +144,11 @@ func inspect(dir string) (*Model, error) {
 	} else if err := m.inspectTextEncoder(); err != nil {
 		return nil, err
 	}
-	vdNet, err := inspectNetwork(dir, "vae_decoder")
+	vdName, err := vaeDecoderFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	vdNet, err := inspectNetwork(dir, vdName)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,12 @@ package sd_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -268,4 +272,68 @@ func sizes(wh ...int) []spec.Size {
 		out = append(out, spec.Size{Width: wh[i], Height: wh[i+1]})
 	}
 	return out
+}
+
+// An fp16 SDXL folder whose sdgate.json names an fp32 decoder decodes in
+// fp32: the image is the fp32 folder's own decode of the fp16 latents, so
+// it differs from the fp16 decoder's and stays finite.
+func TestSDXLFP32VAEDecoder(t *testing.T) {
+	fp16 := writeModel(t, synth.Options{Preset: "sdxl-tiny", FP16: true})
+	fp32 := writeModel(t, synth.Options{Preset: "sdxl-tiny"})
+	dir := filepath.Join(t.TempDir(), "m")
+	copyDir(t, fp16, dir)
+	copyDir(t, filepath.Join(fp32, "vae_decoder"), filepath.Join(dir, "vae_decoder_fp32"))
+	manifest := filepath.Join(dir, "sdgate.json")
+	setJSONKey(t, manifest, "vae_decoder", "vae_decoder_fp32")
+	rt := runtimeForTest(t)
+	m, err := sd.Load(context.Background(), rt, dir, sd.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var decoder sd.NetworkInfo
+	for _, n := range m.Networks() {
+		if n.Name == "vae_decoder_fp32" {
+			decoder = n
+		}
+	}
+	if len(decoder.Inputs) != 1 || !strings.Contains(decoder.Inputs[0], "_FLOAT[") {
+		t.Fatalf("decoder %+v, want the fp32 one", decoder)
+	}
+	req := sd.Request{Prompt: "a boat", Steps: 2, Seed: 5, HasSeed: true}
+	a := generate(t, m, req)
+	b := generate(t, loadModel(t, synth.Options{Preset: "sdxl-tiny", FP16: true}), req)
+	if string(a.Images[0].Image.Pix) == string(b.Images[0].Image.Pix) {
+		t.Error("the fp32 decoder gave the fp16 decoder's pixels")
+	}
+
+	for _, bad := range []string{"../vae_decoder", "/tmp", "a/b", ".."} {
+		setJSONKey(t, manifest, "vae_decoder", bad)
+		if _, err := sd.Open(rt, dir); !errors.Is(err, sd.ErrBadModel) || !strings.Contains(err.Error(), "sdgate.json") {
+			t.Errorf("vae_decoder %q: %v, want ErrBadModel naming sdgate.json", bad, err)
+		}
+	}
+	setJSONKey(t, manifest, "vae_decoder", "missing")
+	if _, err := sd.Open(rt, dir); !errors.Is(err, sd.ErrBadModel) || !strings.Contains(err.Error(), "missing/model.onnx") {
+		t.Errorf("missing decoder folder: %v", err)
+	}
+}
+
+func setJSONKey(t *testing.T, path, key string, value any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m[key] = value
+	if data, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
