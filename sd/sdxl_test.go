@@ -337,3 +337,26 @@ func setJSONKey(t *testing.T, path, key string, value any) {
 		t.Fatal(err)
 	}
 }
+
+// Every exporter variant synth writes for SD 1.5 loads and runs for SDXL
+// too: fp16 with optimum's rank-0 timestep (rewritten at load), int64 ids
+// on both encoders, int64 timesteps, latent_parameters encoders.
+func TestSDXLExportVariants(t *testing.T) {
+	for name, opts := range map[string]synth.Options{
+		"fp16 scalar timestep int64 ids": {Preset: "sdxl-tiny", FP16: true, Timestep: synth.TimestepFloatScalar, InputIDs64: true},
+		"int64 timestep":                 {Preset: "sdxl-tiny", Timestep: synth.TimestepInt64Batch},
+		"latent parameters":              {Preset: "sdxl-tiny", LatentParameters: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := loadModel(t, opts)
+			req := sd.Request{Prompt: "a kite", Steps: 2, Seed: 2, HasSeed: true}
+			if opts.LatentParameters {
+				req.InitImage, req.Strength, req.HasStrength = photo(128, 128), 0.5, true
+			}
+			res := generate(t, m, req)
+			if res.Images[0].Image.Rect.Dx() != 128 {
+				t.Fatalf("image %v", res.Images[0].Image.Rect)
+			}
+		})
+	}
+}

@@ -102,3 +102,15 @@ func TestSDXLTinyFolder(t *testing.T) {
 		t.Error("sdxl presets are not the sdxl family")
 	}
 }
+
+func TestSDXLOptionConflicts(t *testing.T) {
+	for _, o := range []Options{{Preset: "sdxl-tiny", LCM: true}, {Preset: "tiny", LCM: true, Turbo: true}} {
+		if _, _, err := o.resolve(); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	_, p, err := Options{Preset: "sdxl", Turbo: true}.resolve()
+	if err != nil || p.width != 512 || p.steps != 1 || p.guidance != 0 {
+		t.Errorf("sdxl turbo: %v, %dx%d, %d steps, guidance %v; want SDXL-Turbo's 512x512, 1, 0", err, p.width, p.height, p.steps, p.guidance)
+	}
+}

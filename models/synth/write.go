@@ -211,6 +211,9 @@ func (o Options) resolve() (Options, preset, error) {
 	default:
 		return o, p, fmt.Errorf("%w %q (want epsilon or v_prediction)", ErrBadPrediction, o.Prediction)
 	}
+	if o.LCM && p.text2 != nil {
+		return o, p, fmt.Errorf("%w %q: lcm is written for SD 1.x/2.x presets only", ErrUnknownPreset, o.Preset)
+	}
 	if o.Turbo {
 		if o.LCM {
 			return o, p, fmt.Errorf("%w: turbo and lcm are different distillations", ErrBadPrediction)
