@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"image"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -147,4 +151,31 @@ func TestContractGoOpenAISDXL(t *testing.T) {
 			t.Errorf("edit generated at %v, want 128x128", got)
 		}
 	})
+}
+
+// TestContractNodeSDKSDXL runs testdata/openai_node_sdxl.cjs against the
+// same SDXL set-up, then checks the buckets the three images were made at.
+func TestContractNodeSDKSDXL(t *testing.T) {
+	gen := sdxlGenerator(t)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: skipping the official Node SDK contract")
+	}
+	modules := nodeSDK(t)
+	ts := startServer(t, gen)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "openai_node_sdxl.cjs"))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "SDGATE_BASE_URL="+ts.URL+"/v1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("node sdxl contract:\n%s", out)
+	if err != nil {
+		t.Fatalf("node sdxl contract failed: %v", err)
+	}
+	want := []spec.Size{{Width: 128, Height: 128}, {Width: 168, Height: 96}, {Width: 152, Height: 104}}
+	gen.mu.Lock()
+	defer gen.mu.Unlock()
+	if !slices.Equal(gen.sizes, want) {
+		t.Errorf("generated at %v, want %v", gen.sizes, want)
+	}
 }
