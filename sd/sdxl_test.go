@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,27 @@ func TestSDXLAddedConditioning(t *testing.T) {
 		}
 	}
 
+	// text_embeds by hand: text_projection (torch layout [out, in], drawn
+	// from the folder's seed) times the final state at the first EOS token,
+	// the position CLIP pools from (the prompt's start, words, end: its
+	// unpadded length minus one).
+	lastTE2 := runEncoder(t, dir, "tokenizer_2", "text_encoder_2", prompt, "last_hidden_state", xlTokens*xlW2)
+	tok2, err := clip.Load(filepath.Join(dir, "tokenizer_2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eos := len(tok2.Encode(prompt)) - 1
+	proj := param(t, opts, "text_encoder_2", "text_projection.weight")
+	for o := range xlPooled {
+		var want float64
+		for i := range xlW2 {
+			want += float64(proj[o*xlW2+i]) * float64(lastTE2[eos*xlW2+i])
+		}
+		if d := math.Abs(float64(te[o]) - want); d > 1e-4*(1+math.Abs(want)) {
+			t.Fatalf("text_embeds[%d] = %v, by hand %v (EOS at %d)", o, te[o], want, eos)
+		}
+	}
+
 	// A negative prompt, even a blank one, is encoded rather than zeroed.
 	req.NegativePrompt = "blurry"
 	hidden, _, _, err = sd.XLConditioning(m, req)
@@ -136,6 +158,26 @@ func TestSDXLAddedConditioning(t *testing.T) {
 	if len(hidden) != per || len(pooled) != xlPooled || !slices.Equal(ids, []float32{128, 128, 0, 0, 128, 128}) {
 		t.Errorf("guidance 1: %d hidden, %d pooled, ids %v; want one cond row", len(hidden), len(pooled), ids)
 	}
+}
+
+// param is one parameter of the synthetic folder opts writes.
+func param(t *testing.T, opts synth.Options, net, name string) []float32 {
+	t.Helper()
+	params, err := synth.Params(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range params {
+		if p.Net == net && p.Name == name {
+			v, err := p.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no parameter %s/%s", net, name)
+	return nil
 }
 
 // runEncoder runs one text encoder of dir on its own session and returns
