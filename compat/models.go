@@ -6,6 +6,10 @@ type Model struct {
 	Object  string `json:"object"` // always "model"
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// sdgate's extensions (OpenAI clients ignore unknown fields): the
+	// model family (sd15, sd2, sdxl) and the native size it generates at.
+	Family     string `json:"family,omitempty"`
+	NativeSize string `json:"native_size,omitempty"`
 }
 
 // ModelList is the answer to GET /v1/models.

@@ -5,6 +5,8 @@ package models
 import (
 	"errors"
 	"time"
+
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 var (
@@ -20,10 +22,14 @@ var (
 
 // Info describes one servable model to the API layer.
 type Info struct {
-	ID              string
-	DisplayName     string // from sdgate.json; "" = the id
-	Dir             string // the model's folder
-	Created         time.Time
+	ID          string
+	DisplayName string // from sdgate.json; "" = the id
+	Dir         string // the model's folder
+	Created     time.Time
+	// Family is the model family (spec.FamilySD1, FamilySD2, FamilySDXL);
+	// Buckets the sizes it generates OpenAI sizes at (spec.Buckets).
+	Family          string
+	Buckets         []spec.Size
 	NativeWidth     int
 	NativeHeight    int
 	DefaultSteps    int

@@ -281,11 +281,12 @@ func (r *Registry) open(id, path string) (*entry, error) {
 	s := m.Spec()
 	info := Info{
 		ID: id, DisplayName: fs.DisplayName, Dir: path, Created: created, NativeWidth: s.NativeWidth, NativeHeight: s.NativeHeight,
+		Family: s.Family, Buckets: s.Buckets,
 		DefaultSteps: s.DefaultSteps, DefaultGuidance: s.DefaultGuidance, Scheduler: s.Scheduler,
 		Inpainting: s.Inpainting, CanEncode: s.CanEncode, Aliases: fs.Aliases.plain,
 		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
 	}
-	r.log.Info("model found", "id", id, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
+	r.log.Info("model found", "id", id, "family", s.Family, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
 	return &entry{info: info, model: m, keepAlive: keep, loraAliases: fs.Aliases.lora}, nil
 }
 

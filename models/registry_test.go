@@ -41,7 +41,7 @@ func TestRegistryRoutesAndReports(t *testing.T) {
 	var ids []string
 	for _, m := range r.Models() {
 		ids = append(ids, m.ID)
-		if m.NativeWidth != 64 || m.DefaultSteps != 4 {
+		if m.NativeWidth != 64 || m.DefaultSteps != 4 || m.Family != spec.FamilySD1 || len(m.Buckets) != 7 {
 			t.Errorf("%s: %+v", m.ID, m)
 		}
 	}

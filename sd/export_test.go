@@ -31,7 +31,7 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 	}
 	out := []NetworkOutput{{Name: "text_encoder", Values: hidden, Want: int(2 * te.length * te.hidden)}}
 
-	run, err := m.unet.prepare(2, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, 2))
+	run, err := m.unet.prepare(2, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, 2), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +70,24 @@ func NetworkOutputs(t testing.TB, m *Model) []NetworkOutput {
 func UNetBench(tb testing.TB, m *Model, batch int, h, w int64) (step func() error, done func()) {
 	te := m.textEncoder
 	hidden := make([]float32, int64(batch)*te.length*te.hidden)
-	run, err := m.unet.prepare(batch, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, batch))
+	run, err := m.unet.prepare(batch, h, w, hidden, te.length, guidanceEmbedding(7.5, m.unet.condDim, batch), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return func() error { _, err := run.predict(500); return err }, run.close
+}
+
+// XLConditioning is what an SDXL model feeds its UNet for req: the
+// encoder_hidden_states, text_embeds and time_ids of the whole batch.
+func XLConditioning(m *Model, req Request) (hidden, textEmbeds, timeIDs []float32, err error) {
+	j, err := m.resolve(req)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var clock ortClock
+	c, err := m.xlConditioning(j, &clock)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c.hidden, c.added.textEmbeds, c.added.timeIDs, nil
 }

@@ -133,9 +133,18 @@ func TestBrokenFolders(t *testing.T) {
 		{"bad scheduler json", func(d string) {
 			os.WriteFile(filepath.Join(d, "scheduler", "scheduler_config.json"), []byte("{"), 0o644)
 		}, []string{"scheduler_config.json"}},
-		{"sdxl", func(d string) {
+		{"sdxl without its second encoder", func(d string) {
 			os.WriteFile(filepath.Join(d, "model_index.json"), []byte(`{"_class_name":"ORTStableDiffusionXLPipeline"}`), 0o644)
-		}, []string{"model_index.json", "not supported"}},
+		}, []string{"tokenizer_2"}},
+		{"sdxl refiner", func(d string) {
+			os.WriteFile(filepath.Join(d, "model_index.json"), []byte(`{"_class_name":"StableDiffusionXLImg2ImgPipeline","requires_aesthetics_score":true,"text_encoder":[null,null]}`), 0o644)
+		}, []string{"model_index.json", "SDXL refiner"}},
+		{"sd3", func(d string) {
+			os.WriteFile(filepath.Join(d, "model_index.json"), []byte(`{"_class_name":"StableDiffusion3Pipeline"}`), 0o644)
+		}, []string{"model_index.json", "SD3 family"}},
+		{"flux", func(d string) {
+			os.WriteFile(filepath.Join(d, "model_index.json"), []byte(`{"_class_name":"FluxPipeline","transformer":["diffusers","FluxTransformer2DModel"]}`), 0o644)
+		}, []string{"model_index.json", "Flux family"}},
 		{"garbage onnx", func(d string) {
 			os.WriteFile(filepath.Join(d, "vae_decoder", "model.onnx"), []byte("not onnx"), 0o644)
 		}, []string{"vae_decoder/model.onnx", "cannot read"}},

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/sdgate/sdgate/sd/clip"
 	"github.com/sdgate/sdgate/sd/scheduler"
+	"github.com/sdgate/sdgate/sd/spec"
 )
 
 // Model is a loaded Stable Diffusion ONNX folder (the optimum / diffusers
@@ -29,6 +29,7 @@ type Model struct {
 	unet        *unet
 	vaeDecoder  *vaeDecoder
 	vaeEncoder  *vaeEncoder // nil when the folder has none
+	xl          *xlParts    // SDXL's two encoders (textEncoder is nil then)
 
 	// mu guards the session state; Generate holds it for reading, so a
 	// model cannot be unloaded under a running generation.
@@ -58,17 +59,12 @@ type LoadOptions struct {
 	Rewrite func(network, path string, model []byte) ([]byte, error)
 }
 
-// modelIndex is the part of model_index.json we read.
-type modelIndex struct {
-	ClassName string `json:"_class_name"`
-}
-
 // folderConfig is sdgate.json, optional: what the folder cannot say itself.
 type folderConfig struct {
-	NativeWidth     int     `json:"native_width"`
-	NativeHeight    int     `json:"native_height"`
-	DefaultSteps    int     `json:"default_steps"`
-	DefaultGuidance float64 `json:"default_guidance"`
+	NativeWidth     int      `json:"native_width"`
+	NativeHeight    int      `json:"native_height"`
+	DefaultSteps    int      `json:"default_steps"`
+	DefaultGuidance *float64 `json:"default_guidance"`
 	// DefaultScheduler replaces the scheduler config's own class when a
 	// request names none (any name scheduler.New accepts).
 	DefaultScheduler string `json:"default_scheduler"`
@@ -122,16 +118,15 @@ func (m *Model) Loaded() bool {
 }
 
 func inspect(dir string) (*Model, error) {
-	var idx modelIndex
-	if err := readJSONFile(filepath.Join(dir, "model_index.json"), &idx, true); err != nil {
+	family, xlIdx, err := familyOf(dir)
+	if err != nil {
 		return nil, err
 	}
-	if c := idx.ClassName; strings.Contains(c, "XL") || strings.Contains(c, "Flux") || strings.Contains(c, "StableDiffusion3") {
-		return nil, fmt.Errorf("%w: %s: pipeline %q is not supported yet (SD 1.x / 2.x only)", ErrBadModel, filepath.Join(dir, "model_index.json"), c)
-	}
-	tok, err := clip.Load(filepath.Join(dir, "tokenizer"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+	var tok *clip.Tokenizer
+	if xlIdx == nil {
+		if tok, err = clip.Load(filepath.Join(dir, "tokenizer")); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+		}
 	}
 	schedPath := filepath.Join(dir, "scheduler", "scheduler_config.json")
 	sc, err := scheduler.LoadConfig(schedPath)
@@ -147,22 +142,18 @@ func inspect(dir string) (*Model, error) {
 	if m.unet, err = newUNet(unetNet); err != nil {
 		return nil, err
 	}
-	teNet, err := inspectNetwork(dir, "text_encoder")
+	if xlIdx != nil {
+		if err := m.inspectXL(xlIdx); err != nil {
+			return nil, err
+		}
+	} else if err := m.inspectTextEncoder(); err != nil {
+		return nil, err
+	}
+	vdName, err := vaeDecoderFolder(dir)
 	if err != nil {
 		return nil, err
 	}
-	if m.textEncoder, err = newTextEncoder(teNet, m.unet.hidden); err != nil {
-		return nil, err
-	}
-	if m.unet.hidden > 0 && m.unet.hidden != m.textEncoder.hidden {
-		return nil, fmt.Errorf("%w: %s: text encoder width %d does not match the UNet's encoder_hidden_states width %d",
-			ErrBadModel, dir, m.textEncoder.hidden, m.unet.hidden)
-	}
-	if int(m.textEncoder.length) != tok.MaxLength() {
-		return nil, fmt.Errorf("%w: %s: tokenizer pads to %d tokens but the text encoder takes %d",
-			ErrBadModel, dir, tok.MaxLength(), m.textEncoder.length)
-	}
-	vdNet, err := inspectNetwork(dir, "vae_decoder")
+	vdNet, err := inspectNetwork(dir, vdName)
 	if err != nil {
 		return nil, err
 	}
@@ -178,16 +169,40 @@ func inspect(dir string) (*Model, error) {
 			return nil, err
 		}
 	}
-	if err := m.readSpec(); err != nil {
+	if err := m.readSpec(family); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// inspectTextEncoder reads SD 1.x/2.x's one text encoder.
+func (m *Model) inspectTextEncoder() error {
+	teNet, err := inspectNetwork(m.Dir, "text_encoder")
+	if err != nil {
+		return err
+	}
+	if m.textEncoder, err = newTextEncoder(teNet, m.unet.hidden); err != nil {
+		return err
+	}
+	if m.unet.textEmbedsDim > 0 {
+		return fmt.Errorf("%w: %s: the UNet takes SDXL's text_embeds and time_ids but the folder has no text_encoder_2", ErrBadModel, m.unet.path)
+	}
+	if m.unet.hidden > 0 && m.unet.hidden != m.textEncoder.hidden {
+		return fmt.Errorf("%w: %s: text encoder width %d does not match the UNet's encoder_hidden_states width %d",
+			ErrBadModel, m.Dir, m.textEncoder.hidden, m.unet.hidden)
+	}
+	if int(m.textEncoder.length) != m.tokenizer.MaxLength() {
+		return fmt.Errorf("%w: %s: tokenizer pads to %d tokens but the text encoder takes %d",
+			ErrBadModel, m.Dir, m.tokenizer.MaxLength(), m.textEncoder.length)
+	}
+	return nil
+}
+
 // readSpec fills Spec from the configs real exports carry (unet/config.json
 // sample_size, vae_decoder/config.json scaling_factor) and sdgate.json.
-func (m *Model) readSpec() error {
+func (m *Model) readSpec(family string) error {
 	s := Spec{
+		Family:      m.family(family),
 		NativeWidth: 512, NativeHeight: 512,
 		DefaultSteps: 25, DefaultGuidance: 7.5,
 		Scheduler:     m.schedConfig.ClassName,
@@ -203,6 +218,9 @@ func (m *Model) readSpec() error {
 	}
 	if err := readJSONFile(filepath.Join(m.Dir, "unet", "config.json"), &unetCfg, false); err != nil {
 		return err
+	}
+	if s.Family == spec.FamilySDXL {
+		s.NativeWidth, s.NativeHeight, s.DefaultGuidance = 1024, 1024, 5 // diffusers' SDXL defaults
 	}
 	if unetCfg.SampleSize > 0 {
 		s.NativeWidth, s.NativeHeight = 8*unetCfg.SampleSize, 8*unetCfg.SampleSize
@@ -226,8 +244,8 @@ func (m *Model) readSpec() error {
 	if fc.DefaultSteps > 0 {
 		s.DefaultSteps = fc.DefaultSteps
 	}
-	if fc.DefaultGuidance > 0 {
-		s.DefaultGuidance = fc.DefaultGuidance
+	if fc.DefaultGuidance != nil && *fc.DefaultGuidance >= 0 {
+		s.DefaultGuidance = *fc.DefaultGuidance // 0: Turbo models run without guidance
 	}
 	if fc.DefaultScheduler != "" {
 		if _, err := scheduler.New(fc.DefaultScheduler, m.schedConfig, s.DefaultSteps); err != nil {
@@ -238,6 +256,7 @@ func (m *Model) readSpec() error {
 	if s.NativeWidth%8 != 0 || s.NativeHeight%8 != 0 {
 		return fmt.Errorf("%w: %s: native size %dx%d is not a multiple of 8", ErrBadModel, m.Dir, s.NativeWidth, s.NativeHeight)
 	}
+	s.Buckets = spec.Buckets(s.NativeWidth, s.NativeHeight)
 	m.Spec = s
 	return nil
 }
@@ -259,12 +278,22 @@ func readJSONFile(path string, v any, required bool) error {
 // open creates the sessions: the text encoder asks only for
 // last_hidden_state, the UNet may need its timestep input rewritten.
 func (m *Model) open(ctx context.Context, rt *Runtime, rewrite func(network, path string, model []byte) ([]byte, error)) error {
-	teBytes, err := rewritten(m.textEncoder.network, rewrite)
-	if err != nil {
-		return err
+	if m.xl != nil && rewrite != nil {
+		// LoRA key maps cover SD 1.x/2.x's one text encoder only.
+		return fmt.Errorf("%w: %s: LoRAs on SDXL folders are not supported yet", ErrBadModel, m.Dir)
 	}
-	if err := m.textEncoder.open(ctx, rt, teBytes, "last_hidden_state"); err != nil {
-		return err
+	if m.xl != nil {
+		if err := m.xl.open(ctx, rt); err != nil {
+			return err
+		}
+	} else {
+		teBytes, err := rewritten(m.textEncoder.network, rewrite)
+		if err != nil {
+			return err
+		}
+		if err := m.textEncoder.open(ctx, rt, teBytes, "last_hidden_state"); err != nil {
+			return err
+		}
 	}
 	unetBytes, err := rewritten(m.unet.network, rewrite)
 	if err != nil {
@@ -333,7 +362,13 @@ func (m *Model) Networks() []NetworkInfo {
 }
 
 func (m *Model) networks() []*network {
-	list := []*network{m.textEncoder.network, m.unet.network, m.vaeDecoder.network}
+	var list []*network
+	if m.xl != nil {
+		list = append(list, m.xl.enc1.network, m.xl.enc2.network)
+	} else {
+		list = append(list, m.textEncoder.network)
+	}
+	list = append(list, m.unet.network, m.vaeDecoder.network)
 	if m.vaeEncoder != nil {
 		list = append(list, m.vaeEncoder.network)
 	}

@@ -175,9 +175,13 @@ type conditioning struct {
 	kept      string
 	truncated bool
 	scheduler string
+	added     *addedCond // SDXL only
 }
 
 func (m *Model) conditioning(j job, clock *ortClock) (conditioning, error) {
+	if m.xl != nil {
+		return m.xlConditioning(j, clock)
+	}
 	text, err := m.promptWindows(j)
 	if err != nil {
 		return conditioning{}, err
@@ -243,7 +247,7 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	if j.cfg {
 		batch = 2 * j.N
 	}
-	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens, guidanceEmbedding(j.Guidance, m.unet.condDim, batch))
+	run, err := m.unet.prepare(batch, j.latentH, j.latentW, cond.hidden, cond.tokens, guidanceEmbedding(j.Guidance, m.unet.condDim, batch), cond.added)
 	if err != nil {
 		return nil, 0, err
 	}

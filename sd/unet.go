@@ -35,14 +35,17 @@ type unet struct {
 	// guidance-scale embedding [batch, condDim].
 	condDim  int64
 	condType ort.TensorElementDataType
+	// SDXL's added conditioning: text_embeds [batch, textEmbedsDim] and
+	// time_ids [batch, timeIDs]; textEmbedsDim 0 for SD 1.x/2.x UNets.
+	textEmbedsDim, timeIDs int64
+	textEmbedsType         ort.TensorElementDataType
+	timeIDsType            ort.TensorElementDataType
 }
 
 func newUNet(n *network) (*unet, error) {
 	for _, s := range n.inputs {
 		switch s.Name {
-		case "text_embeds", "time_ids":
-			return nil, n.bad("input %q means an SDXL UNet; SDXL is not supported yet", s.Name)
-		case "sample", "timestep", "encoder_hidden_states", "timestep_cond":
+		case "sample", "timestep", "encoder_hidden_states", "timestep_cond", "text_embeds", "time_ids":
 		default:
 			return nil, n.bad("unexpected input %q", s.Name)
 		}
@@ -75,6 +78,9 @@ func newUNet(n *network) (*unet, error) {
 		}
 		u.condDim, u.condType = tc.Dims[1], tc.Type
 	}
+	if err := u.addedInputs(); err != nil {
+		return nil, err
+	}
 	ts, ok := n.input("timestep")
 	if !ok {
 		return nil, n.bad(`no "timestep" input`)
@@ -101,24 +107,26 @@ func isFloat(t ort.TensorElementDataType) bool {
 // unetRun holds the tensors of one generation: allocated once, refilled each
 // step, so the denoise loop allocates nothing per step.
 type unetRun struct {
-	u        *unet
-	batch    int
-	sample   *floatTensor
-	hidden   *floatTensor
-	out      *floatTensor
-	tInt     *ort.Tensor[int64]
-	tFloat   *floatTensor
-	tScalar  *ort.Scalar[float32]
-	cond     *floatTensor // LCM: timestep_cond, filled once
-	inputs   []ort.Value
-	outputs  []ort.Value
-	tScratch []float32
+	u       *unet
+	batch   int
+	sample  *floatTensor
+	hidden  *floatTensor
+	out     *floatTensor
+	tInt    *ort.Tensor[int64]
+	tFloat  *floatTensor
+	tScalar *ort.Scalar[float32]
+	cond    *floatTensor // LCM: timestep_cond, filled once
+	// SDXL: text_embeds and time_ids, filled once.
+	textEmbeds, timeIDs *floatTensor
+	inputs              []ort.Value
+	outputs             []ort.Value
+	tScratch            []float32
 }
 
 // prepare allocates the tensors for batch latents of h x w (latent pixels)
 // conditioned on hidden ([batch, tokens, width], copied in once) and, for
 // LCM UNets, timeCond ([batch, condDim]).
-func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64, timeCond []float32) (*unetRun, error) {
+func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64, timeCond []float32, added *addedCond) (*unetRun, error) {
 	r := &unetRun{u: u, batch: batch}
 	b := int64(batch)
 	var err error
@@ -162,6 +170,9 @@ func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64, ti
 		}
 		r.cond.Store(timeCond)
 	}
+	if err := r.prepareAdded(added); err != nil {
+		return fail(err)
+	}
 	// Inputs in the session's order (the graph's declaration order).
 	for _, s := range u.inputs {
 		switch s.Name {
@@ -173,6 +184,10 @@ func (u *unet) prepare(batch int, h, w int64, hidden []float32, tokens int64, ti
 			r.inputs = append(r.inputs, r.hidden.value)
 		case "timestep_cond":
 			r.inputs = append(r.inputs, r.cond.value)
+		case "text_embeds":
+			r.inputs = append(r.inputs, r.textEmbeds.value)
+		case "time_ids":
+			r.inputs = append(r.inputs, r.timeIDs.value)
 		}
 	}
 	r.outputs = []ort.Value{r.out.value}
@@ -215,6 +230,8 @@ func (r *unetRun) close() {
 	r.out.Destroy()
 	r.tFloat.Destroy()
 	r.cond.Destroy()
+	r.textEmbeds.Destroy()
+	r.timeIDs.Destroy()
 	if r.tInt != nil {
 		r.tInt.Destroy()
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -24,6 +25,8 @@ type adminModel struct {
 	ID           string   `json:"id"`
 	DisplayName  string   `json:"display_name,omitempty"`
 	Loaded       bool     `json:"loaded"`
+	Family       string   `json:"family"`
+	Buckets      []string `json:"buckets"`
 	NativeWidth  int      `json:"native_width"`
 	NativeHeight int      `json:"native_height"`
 	DefaultSteps int      `json:"default_steps"`
@@ -80,7 +83,11 @@ func (s *Server) writeModelListing(c *gin.Context, a ModelAdmin) {
 		if aliases == nil {
 			aliases = []string{}
 		}
-		list = append(list, adminModel{ID: m.ID, DisplayName: m.DisplayName, Loaded: a.Loaded(m.ID),
+		buckets := []string{}
+		for _, b := range m.Buckets {
+			buckets = append(buckets, fmt.Sprintf("%dx%d", b.Width, b.Height))
+		}
+		list = append(list, adminModel{ID: m.ID, DisplayName: m.DisplayName, Loaded: a.Loaded(m.ID), Family: m.Family, Buckets: buckets,
 			NativeWidth: m.NativeWidth, NativeHeight: m.NativeHeight, DefaultSteps: m.DefaultSteps,
 			Scheduler: m.Scheduler, Inpainting: m.Inpainting, CanEncode: m.CanEncode, Aliases: aliases})
 	}

@@ -60,6 +60,9 @@ func TestAdminModelsListsBrokenAndRescans(t *testing.T) {
 	if a.status != 200 || len(data) != 1 || len(broken) != 1 {
 		t.Fatalf("listing: %d %v", a.status, a.body)
 	}
+	if g := data[0].(map[string]any); g["family"] != "sd15" || len(g["buckets"].([]any)) != 7 || g["buckets"].([]any)[0] != "64x64" {
+		t.Errorf("good entry has family %v buckets %v, want sd15 and 7 from 64x64", g["family"], g["buckets"])
+	}
 	if b := broken[0].(map[string]any); b["id"] != "broken" || !strings.Contains(b["error"].(string), "broken") {
 		t.Errorf("broken entry %v", b)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -68,5 +69,9 @@ func toModel(id string, info models.Info) compat.Model {
 	if !info.Created.IsZero() {
 		created = info.Created.Unix()
 	}
-	return compat.Model{ID: id, Object: compat.ObjectModel, Created: created, OwnedBy: ownedBy}
+	m := compat.Model{ID: id, Object: compat.ObjectModel, Created: created, OwnedBy: ownedBy, Family: info.Family}
+	if info.NativeWidth > 0 && info.NativeHeight > 0 {
+		m.NativeSize = fmt.Sprintf("%dx%d", info.NativeWidth, info.NativeHeight)
+	}
+	return m
 }

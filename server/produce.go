@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -162,6 +163,13 @@ func (s *Server) cacheParams(job imageJob) cache.Params {
 		p.Strength = r.Strength
 	}
 	p.OutputWidth, p.OutputHeight = job.Plan.Width, job.Plan.Height
+	if f := job.Target.Info.Family; f != "" { // the digest covers it too; say it for other instances' sake
+		p.Extra = maps.Clone(p.Extra)
+		if p.Extra == nil {
+			p.Extra = map[string]string{}
+		}
+		p.Extra["family"] = f
+	}
 	p.OutputFormat, p.OutputCompression = job.Plan.OutputFormat, job.Plan.Compression
 	p.Extra = withLoRAs(p.Extra, loraRefs(job.Target.Info, r.LoRAs))
 	return p

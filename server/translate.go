@@ -63,7 +63,7 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 	}
 	genW, genH := w, h
 	if !t.Rules.AnySize {
-		genW, genH = generationSize(w, h, nativeW, nativeH)
+		genW, genH = targetSize(w, h, t.Info)
 	}
 	plan.setSize(w, h, genW, genH)
 	return plan, nil

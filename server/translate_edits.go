@@ -73,7 +73,6 @@ func FromVariationRequest(req compat.ImageVariationRequest, t Target, img image.
 // delivered aspect, local models exactly at an explicit size.
 func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength float64) error {
 	b := in.Image.Bounds()
-	nativeW, nativeH := nativeSize(t.Info)
 	w, h, auto, err := askedSize(size, t.Rules)
 	if err != nil {
 		return err
@@ -86,7 +85,7 @@ func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength
 		w, h = b.Dx(), b.Dy()
 	}
 	if auto || !t.Rules.AnySize {
-		genW, genH = generationSize(w, h, nativeW, nativeH)
+		genW, genH = targetSize(w, h, t.Info)
 	}
 	p.setSize(w, h, genW, genH)
 

@@ -129,7 +129,14 @@ func runGPUCheck(ctx context.Context, args []string, getenv env, stdout, stderr 
 			if err != nil {
 				return err
 			}
-			steps = append(steps, r.steps[1:]...)
+			s := r.steps
+			if len(s) > 1 { // the first timed step carries the run's set-up
+				s = s[1:]
+			}
+			steps = append(steps, s...)
+		}
+		if len(steps) == 0 {
+			return fmt.Errorf("no UNet step was timed (%d steps with %s)", *benchSteps, m.Spec.Scheduler)
 		}
 		med := median(steps)
 		note := ""

@@ -29,6 +29,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		inpaint      = fs.Bool("inpaint", false, "UNet with 9 input channels (inpainting)")
 		noEncoder    = fs.Bool("no-vae-encoder", false, "leave out vae_encoder/")
 		lcm          = fs.Bool("lcm", false, "latent consistency model: UNet with timestep_cond, LCMScheduler")
+		turbo        = fs.Bool("turbo", false, "adversarially distilled (SDXL-Turbo, SD-Turbo): trailing timesteps, 1 step, guidance 0")
 		seed         = fs.Uint64("seed", 0, "seed of the random weights")
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
 		prediction   = fs.String("prediction", "", "epsilon or v_prediction (default: the preset's; sd2 presets predict v)")
@@ -58,13 +59,17 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Inpaint:          *inpaint,
 		NoVAEEncoder:     *noEncoder,
 		LCM:              *lcm,
+		Turbo:            *turbo,
 		Timestep:         *timestep,
 		Seed:             *seed,
 		ClipBPE:          *clipBPE,
 		Prediction:       *prediction,
 	}
+	if synth.Family(*preset) == synth.FamilySDXL && (*checkpoint != "" || *loraFile != "") {
+		return errors.New("synth: --checkpoint and --lora write SD 1.x/2.x layouts; the sdxl presets have no LDM key map yet")
+	}
 	if !fp16.set {
-		opts.FP16 = *preset == "sd15" || *preset == "sd2" // the full-size presets exist for GPU benchmarks, which run fp16
+		opts.FP16 = *preset == "sd15" || *preset == "sd2" || *preset == "sdxl" // the full-size presets exist for GPU benchmarks, which run fp16
 	}
 	rep, err := synth.Write(ctx, *out, opts, stderr)
 	if err != nil {

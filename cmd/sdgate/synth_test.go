@@ -65,10 +65,12 @@ func TestSynthCommandErrors(t *testing.T) {
 		want error // nil: any error
 	}{
 		{"no out", []string{"synth"}, nil},
-		{"bad preset", []string{"synth", "--out", "OUT", "--preset", "sdxl"}, synth.ErrUnknownPreset},
+		{"bad preset", []string{"synth", "--out", "OUT", "--preset", "sdxl-huge"}, synth.ErrUnknownPreset},
 		{"bad timestep", []string{"synth", "--out", "OUT", "--timestep", "int32"}, synth.ErrBadTimestep},
 		{"bad fp16", []string{"synth", "--out", "OUT", "--fp16=maybe"}, nil},
 		{"stray argument", []string{"synth", "--out", "OUT", "extra"}, nil},
+		{"sdxl checkpoint", []string{"synth", "--out", "OUT", "--preset", "sdxl-tiny", "--checkpoint", "OUT.safetensors"}, nil},
+		{"sdxl lcm", []string{"synth", "--out", "OUT", "--preset", "sdxl-tiny", "--lcm"}, synth.ErrUnknownPreset},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,6 +54,9 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 	if !opts.NoVAEEncoder {
 		index["vae_encoder"] = component("diffusers", "OnnxRuntimeModel")
 	}
+	if p.text2 != nil {
+		xlIndex(index, opts)
+	}
 	// SD 1.5's own scheduler configuration.
 	scheduler := map[string]any{
 		"_class_name":         "PNDMScheduler",
@@ -75,6 +78,12 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 		scheduler["original_inference_steps"] = 50
 		scheduler["set_alpha_to_one"] = true
 		delete(scheduler, "skip_prk_steps")
+	}
+	if p.text2 != nil {
+		scheduler = xlScheduler(prediction(opts, p))
+	}
+	if opts.Turbo {
+		turboScheduler(scheduler)
 	}
 	manifest := Manifest{
 		Preset: opts.Preset, NativeWidth: p.width, NativeHeight: p.height,
@@ -99,7 +108,13 @@ func writeConfigs(dir string, opts Options, p preset, merges []clip.Merge) error
 	if p.pad != "" {
 		pad = p.pad
 	}
-	return clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, pad)
+	if err := clip.WriteFolder(filepath.Join(dir, "tokenizer"), merges, pad); err != nil {
+		return err
+	}
+	if p.text2 != nil { // OpenCLIP bigG pads with "!"
+		return clip.WriteFolder(filepath.Join(dir, "tokenizer_2"), merges, sd2Pad)
+	}
+	return nil
 }
 
 // prediction is what the UNet predicts: Options.Prediction, else the preset's.

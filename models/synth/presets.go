@@ -7,7 +7,9 @@ import "sort"
 type preset struct {
 	unet unetConfig
 	text textConfig // vocab is set from the tokenizer
-	vae  vaeConfig
+	// text2 is SDXL's second text encoder (nil: one encoder).
+	text2 *textConfig
+	vae   vaeConfig
 
 	width, height int
 	steps         int
@@ -17,6 +19,9 @@ type preset struct {
 	family     string // FamilySD1 when empty
 	pad        string // the tokenizer's pad token; padToken when empty
 	prediction string // the scheduler's prediction_type; epsilon when empty
+	// scalingFactor is the VAE's latent scale written to its config.json
+	// (0: none written, the loader's SD default 0.18215).
+	scalingFactor float64
 }
 
 // Model families, as presets belong to them.
@@ -96,6 +101,8 @@ var presets = map[string]preset{
 		learnedMerges: 600,
 		family:        FamilySD2, pad: sd2Pad, prediction: "v_prediction",
 	},
+	"sdxl-tiny": sdxlTiny,
+	"sdxl":      sdxlBase,
 }
 
 // Presets lists the preset names Write accepts.

@@ -10,6 +10,14 @@ type textConfig struct {
 	// gelu: the MLP uses exact GELU (OpenCLIP, SD 2) instead of CLIP's
 	// quick GELU (SD 1).
 	gelu bool
+	// hiddenStates adds transformers' hidden_states.0 .. hidden_states.L
+	// outputs (embeddings, then each layer's output), as optimum exports
+	// SDXL's encoders: SDXL conditions on the penultimate one.
+	hiddenStates bool
+	// projection > 0 makes a CLIPTextModelWithProjection (SDXL's
+	// text_encoder_2): text_embeds = pooled state times text_projection,
+	// output first, and no pooler_output.
+	projection int64
 }
 
 // maskValue stands in for -inf in the causal mask: exp() of it is 0 in fp32
@@ -20,7 +28,13 @@ const maskValue = -10000
 // last_hidden_state and pooler_output (the state at the first EOS, found
 // as CLIP does with argmax over the ids) out.
 func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
-	b := newNetBuilder("text_encoder", o)
+	return buildTextEncoderAs("text_encoder", cfg, o, ids64)
+}
+
+// buildTextEncoderAs is buildTextEncoder for the network net (SDXL's
+// text_encoder_2: its own weights and graph name).
+func buildTextEncoderAs(net string, cfg textConfig, o netOptions, ids64 bool) *graph {
+	b := newNetBuilder(net, o)
 	idType := dtInt32
 	if ids64 {
 		idType = dtInt64
@@ -31,6 +45,7 @@ func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
 	tok := b.weight(prefix+"embeddings.token_embedding.weight", 1, cfg.vocab, cfg.hidden)
 	pos := b.weight(prefix+"embeddings.position_embedding.weight", 1, cfg.maxLen, cfg.hidden)
 	h := b.op("Add", []string{b.op("Gather", []string{tok, ids}, attrI("axis", 0)), pos})
+	states := []string{h}
 
 	mask := make([]float32, cfg.maxLen*cfg.maxLen)
 	for i := range cfg.maxLen {
@@ -59,9 +74,29 @@ func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
 		}
 		m = b.linear(m, l+".mlp.fc2", 4*cfg.hidden, cfg.hidden, true)
 		h = b.op("Add", []string{h, m})
+		states = append(states, h)
 	}
 	h = b.layerNorm(h, prefix+"final_layer_norm", cfg.hidden, 1e-5)
+	pooled := b.pooled(h, ids, ids64)
+	if cfg.projection > 0 {
+		proj := b.op("MatMul", []string{pooled, b.matmulWeight("text_projection.weight", fanInStd(cfg.hidden), cfg.hidden, cfg.projection)})
+		b.output(proj, "text_embeds", o.float, sym("batch"), fixed(cfg.projection))
+	}
 	b.output(h, "last_hidden_state", o.float, sym("batch"), fixed(cfg.maxLen), fixed(cfg.hidden))
+	if cfg.projection <= 0 {
+		b.output(pooled, "pooler_output", o.float, sym("batch"), fixed(cfg.hidden))
+	}
+	if cfg.hiddenStates {
+		for i, s := range states {
+			b.output(s, join("hidden_states", i), o.float, sym("batch"), fixed(cfg.maxLen), fixed(cfg.hidden))
+		}
+	}
+	return b.g
+}
+
+// pooled is CLIP's pooled state: h at the first EOS, found as CLIP does
+// with argmax over the ids (EOS is the largest id).
+func (b *builder) pooled(h, ids string, ids64 bool) string {
 
 	// ArgMax wants int32 on ORT's CPU provider; ids are < 2^31 anyway.
 	idx := ids
@@ -69,7 +104,5 @@ func buildTextEncoder(cfg textConfig, o netOptions, ids64 bool) *graph {
 		idx = b.op("Cast", []string{ids}, attrI("to", int64(dtInt32)))
 	}
 	eos := b.op("ArgMax", []string{idx}, attrI("axis", -1), attrI("keepdims", 1)) // [B, 1]
-	pooled := b.op("GatherND", []string{h, eos}, attrI("batch_dims", 1))          // [B, hidden]
-	b.output(pooled, "pooler_output", o.float, sym("batch"), fixed(cfg.hidden))
-	return b.g
+	return b.op("GatherND", []string{h, eos}, attrI("batch_dims", 1))             // [B, hidden]
 }

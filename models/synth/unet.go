@@ -16,6 +16,25 @@ type unetConfig struct {
 	// linearProj: the transformers' proj_in and proj_out are linear layers
 	// on the tokens (SD 2) rather than 1x1 convolutions (SD 1).
 	linearProj bool
+
+	// depth is the number of transformer blocks of each level's spatial
+	// transformers (SDXL: 0, 2, 10); nil or 0 means one. midDepth is the
+	// middle block's (0: one).
+	depth    []int
+	midDepth int
+	// addTextDim > 0 makes SDXL's "text_time" added conditioning: inputs
+	// text_embeds [batch, addTextDim] and time_ids [batch, 6], each time id
+	// embedded in addTimeDim sinusoids (diffusers' add_time_proj).
+	addTextDim int64
+	addTimeDim int64
+}
+
+// depthAt is the number of transformer blocks on a down level (and its up level).
+func (c unetConfig) depthAt(level int) int {
+	if level < len(c.depth) && c.depth[level] > 0 {
+		return c.depth[level]
+	}
+	return 1
 }
 
 // headsAt is the number of attention heads on a level of width c.
@@ -64,14 +83,19 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 		timeCond = b.input("timestep_cond", o.float, sym("batch"), fixed(o.timeCondDim))
 	}
 	temb := b.timeEmbedding(timestep, timestepType, sample, timeCond, o.timeCondDim, cfg)
+	if cfg.addTextDim > 0 {
+		textEmbeds := b.input("text_embeds", o.float, sym("batch"), fixed(cfg.addTextDim))
+		timeIDs := b.input("time_ids", o.float, sym("batch"), fixed(sdxlTimeIDs))
+		temb = b.op("Add", []string{temb, b.addedEmbedding(textEmbeds, timeIDs, cfg)})
+	}
 	tembAct := b.silu(temb)
 	n := norms{groups: cfg.groups, eps: 1e-5, tembDim: cfg.tembDim()}
 	// block is the j-th ResNet of a level and, where the level has them,
 	// the spatial transformer after it.
-	block := func(h, level string, j int, in, out int64, attn bool) string {
+	block := func(h, level string, j int, in, out int64, attn bool, depth int) string {
 		h = b.resnet(h, tembAct, join(level, "resnets", j), in, out, n)
 		if attn {
-			h = b.spatialTransformer(h, context, join(level, "attentions", j), out, cfg)
+			h = b.spatialTransformer(h, context, join(level, "attentions", j), out, depth, cfg)
 		}
 		return h
 	}
@@ -86,7 +110,7 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 	last := len(cfg.channels) - 1
 	for i, ch := range cfg.channels {
 		for j := range cfg.layers {
-			h = block(h, join("down_blocks", i), j, cur, ch, cfg.attn[i])
+			h = block(h, join("down_blocks", i), j, cur, ch, cfg.attn[i], cfg.depthAt(i))
 			cur = ch
 			skips = append(skips, skip{h, ch})
 		}
@@ -97,7 +121,7 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 	}
 
 	h = b.resnet(h, tembAct, "mid_block.resnets.0", cur, cur, n)
-	h = b.spatialTransformer(h, context, "mid_block.attentions.0", cur, cfg)
+	h = b.spatialTransformer(h, context, "mid_block.attentions.0", cur, max(1, cfg.midDepth), cfg)
 	h = b.resnet(h, tembAct, "mid_block.resnets.1", cur, cur, n)
 
 	for i := range cfg.channels {
@@ -107,7 +131,7 @@ func buildUNet(cfg unetConfig, o netOptions) *graph {
 			s := skips[len(skips)-1]
 			skips = skips[:len(skips)-1]
 			h = b.op("Concat", []string{h, s.value}, attrI("axis", 1))
-			h = block(h, join("up_blocks", i), j, cur+s.channels, ch, cfg.attn[level])
+			h = block(h, join("up_blocks", i), j, cur+s.channels, ch, cfg.attn[level], cfg.depthAt(level))
 			cur = ch
 		}
 		if i != last {
@@ -175,10 +199,10 @@ func (b *builder) timeEmbedding(timestep string, timestepType dataType, sample, 
 	return b.linear(b.silu(h), "time_embedding.linear_2", cfg.tembDim(), cfg.tembDim(), true)
 }
 
-// spatialTransformer is diffusers' Transformer2DModel with one
-// BasicTransformerBlock: 1x1 conv proj_in and proj_out (SD 1.x), or linear
-// ones applied to the tokens (SD 2.x).
-func (b *builder) spatialTransformer(x, context, name string, c int64, cfg unetConfig) string {
+// spatialTransformer is diffusers' Transformer2DModel with depth
+// BasicTransformerBlocks: 1x1 conv proj_in and proj_out (SD 1.x), or linear
+// ones applied to the tokens (SD 2.x, SDXL).
+func (b *builder) spatialTransformer(x, context, name string, c int64, depth int, cfg unetConfig) string {
 	shape := b.op("Shape", []string{x})
 	h := b.groupNorm(x, name+".norm", c, cfg.groups, 1e-6)
 	if cfg.linearProj {
@@ -187,25 +211,25 @@ func (b *builder) spatialTransformer(x, context, name string, c int64, cfg unetC
 		h = b.toTokens(b.conv(h, name+".proj_in", c, c, 1, 1), c)
 	}
 	heads := cfg.headsAt(c)
+	for k := range depth {
+		blk := join(name+".transformer_blocks", k)
+		self := attnSpec{
+			q: blk + ".attn1.to_q", k: blk + ".attn1.to_k", v: blk + ".attn1.to_v", out: blk + ".attn1.to_out.0",
+			dim: c, ctxDim: c, heads: heads,
+		}
+		n := b.layerNorm(h, blk+".norm1", c, 1e-5)
+		h = b.op("Add", []string{h, b.attention(n, n, self)})
 
-	blk := name + ".transformer_blocks.0"
-	self := attnSpec{
-		q: blk + ".attn1.to_q", k: blk + ".attn1.to_k", v: blk + ".attn1.to_v", out: blk + ".attn1.to_out.0",
-		dim: c, ctxDim: c, heads: heads,
+		cross := attnSpec{
+			q: blk + ".attn2.to_q", k: blk + ".attn2.to_k", v: blk + ".attn2.to_v", out: blk + ".attn2.to_out.0",
+			dim: c, ctxDim: cfg.ctxDim, heads: heads,
+		}
+		n = b.layerNorm(h, blk+".norm2", c, 1e-5)
+		h = b.op("Add", []string{h, b.attention(n, context, cross)})
+
+		n = b.layerNorm(h, blk+".norm3", c, 1e-5)
+		h = b.op("Add", []string{h, b.geglu(n, blk+".ff", c)})
 	}
-	n := b.layerNorm(h, blk+".norm1", c, 1e-5)
-	h = b.op("Add", []string{h, b.attention(n, n, self)})
-
-	cross := attnSpec{
-		q: blk + ".attn2.to_q", k: blk + ".attn2.to_k", v: blk + ".attn2.to_v", out: blk + ".attn2.to_out.0",
-		dim: c, ctxDim: cfg.ctxDim, heads: heads,
-	}
-	n = b.layerNorm(h, blk+".norm2", c, 1e-5)
-	h = b.op("Add", []string{h, b.attention(n, context, cross)})
-
-	n = b.layerNorm(h, blk+".norm3", c, 1e-5)
-	h = b.op("Add", []string{h, b.geglu(n, blk+".ff", c)})
-
 	if cfg.linearProj {
 		h = b.fromTokens(b.linear(h, name+".proj_out", c, c, true), shape)
 	} else {

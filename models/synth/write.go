@@ -81,6 +81,10 @@ type Options struct {
 	// torch.onnx (optimum) exports name the transposed copies they make:
 	// only the node names (/down_blocks.0/.../to_q/MatMul) tell the layer.
 	AnonymousMatMulWeights bool
+	// Turbo makes an adversarially distilled model (SDXL-Turbo, SD-Turbo):
+	// EulerAncestralDiscreteScheduler with trailing timestep spacing, one
+	// step and no guidance by default, 512x512 for SDXL and SD 2.
+	Turbo bool
 	// Prediction overrides the preset's prediction_type: "epsilon" or
 	// "v_prediction". SD 2 presets with epsilon default to 512x512 (SD 2 base).
 	Prediction string
@@ -173,6 +177,9 @@ func Write(ctx context.Context, dir string, opts Options, progress io.Writer) (R
 		fmt.Fprintf(progress, "%s: done in %s\n", net.name, time.Since(t0).Round(time.Millisecond))
 	}
 
+	if err := writeNetConfigs(tmp, opts, p); err != nil {
+		return rep, err
+	}
 	if err := install(tmp, dir); err != nil {
 		return rep, err
 	}
@@ -211,6 +218,15 @@ func (o Options) resolve() (Options, preset, error) {
 		}
 	default:
 		return o, p, fmt.Errorf("%w %q (want epsilon or v_prediction)", ErrBadPrediction, o.Prediction)
+	}
+	if o.LCM && p.text2 != nil {
+		return o, p, fmt.Errorf("%w %q: lcm is written for SD 1.x/2.x presets only", ErrUnknownPreset, o.Preset)
+	}
+	if o.Turbo {
+		if o.LCM {
+			return o, p, fmt.Errorf("%w: turbo and lcm are different distillations", ErrBadPrediction)
+		}
+		p = turbo(p)
 	}
 	switch o.Timestep {
 	case "":
@@ -263,11 +279,16 @@ func plan(p preset, opts Options) []plannedNet {
 	if opts.FP16 {
 		o.float = dtFloat16
 	}
-	nets := []plannedNet{
-		{"text_encoder", buildTextEncoder(p.text, o, opts.InputIDs64)},
+	nets := []plannedNet{{"text_encoder", buildTextEncoder(p.text, o, opts.InputIDs64)}}
+	if p.text2 != nil {
+		text2 := *p.text2
+		text2.vocab = p.text.vocab
+		nets = append(nets, plannedNet{"text_encoder_2", buildTextEncoderAs("text_encoder_2", text2, o, opts.InputIDs64)})
+	}
+	nets = append(nets, []plannedNet{
 		{"unet", buildUNet(p.unet, o)},
 		{"vae_decoder", buildVAEDecoder(p.vae, o)},
-	}
+	}...)
 	if !opts.NoVAEEncoder {
 		nets = append(nets, plannedNet{"vae_encoder", buildVAEEncoder(p.vae, o, opts.LatentParameters)})
 	}

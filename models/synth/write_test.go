@@ -374,7 +374,7 @@ func TestWriteErrors(t *testing.T) {
 		opts Options
 		want error
 	}{
-		{"unknown preset", context.Background(), "", Options{Preset: "sdxl"}, ErrUnknownPreset},
+		{"unknown preset", context.Background(), "", Options{Preset: "sdxl-huge"}, ErrUnknownPreset},
 		{"empty preset", context.Background(), "", Options{}, ErrUnknownPreset},
 		{"bad timestep", context.Background(), "", Options{Preset: "tiny", Timestep: "int32"}, ErrBadTimestep},
 		{"folder not empty", context.Background(), full, Options{Preset: "tiny"}, ErrNotEmpty},

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check, run on the GPU host from the repo root:
 #
-#   scripts/gpu/check.sh PARTS_DIR [WORK_DIR]
+#   scripts/gpu/check.sh [--preset sd15|sdxl] PARTS_DIR [WORK_DIR]
+#
+# --preset sdxl measures SDXL base-sized fp16 weights at 1024x1024 instead
+# of SD 1.5's at 512x512 (writing them takes a few minutes and ~5.2 GB).
 #
 # PARTS_DIR holds the parts stage.sh wrote (sdgate-gpu.tar.xz.NN and
 # sdgate-gpu.tar.xz.sha256), gathered there one device call at a time
@@ -132,7 +135,13 @@ candidate() {
 }
 
 main() {
-	(($# >= 1)) || { echo "usage: scripts/gpu/check.sh PARTS_DIR [WORK_DIR]" >&2; exit 2; }
+	local preset=sd15
+	if [[ ${1:-} == --preset ]]; then
+		preset=${2:-}
+		shift 2 || true
+	fi
+	[[ $preset == sd15 || $preset == sdxl ]] || { echo "--preset: sd15 or sdxl, not '$preset'" >&2; exit 2; }
+	(($# >= 1)) || { echo "usage: scripts/gpu/check.sh [--preset sd15|sdxl] PARTS_DIR [WORK_DIR]" >&2; exit 2; }
 	local parts work sdgate name flags rc chosen=""
 	parts=$(cd "$1" && pwd)
 	work=${2:-$parts/work}
@@ -188,14 +197,25 @@ main() {
 		exit 1
 	fi
 
-	step "sd15 fp16 model"
-	[[ -f $work/sd15/model_index.json ]] || "$sdgate" synth --preset sd15 --fp16 --out "$work/sd15"
+	if [[ $preset == sdxl ]]; then
+		step "sdxl fp16 model"
+		[[ -f $work/sdxl/model_index.json ]] || "$sdgate" synth --preset sdxl --fp16 --out "$work/sdxl"
 
-	step "gpucheck: sd15 fp16, 512x512, $chosen"
-	flags=$(candidate "$chosen" "$work")
-	# shellcheck disable=SC2086 # flags are words
-	timeout 420 "$sdgate" gpucheck --model "$work/sd15" --device cuda:0 $flags --size 512x512 \
-		--steps 20,50 --bench-steps 10 --runs 2 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15.txt"
+		step "gpucheck: sdxl fp16, 1024x1024, $chosen"
+		flags=$(candidate "$chosen" "$work")
+		# shellcheck disable=SC2086 # flags are words
+		timeout 540 "$sdgate" gpucheck --model "$work/sdxl" --device cuda:0 $flags --size 1024x1024 \
+			--steps 30 --bench-steps 6 --runs 1 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sdxl.txt"
+	else
+		step "sd15 fp16 model"
+		[[ -f $work/sd15/model_index.json ]] || "$sdgate" synth --preset sd15 --fp16 --out "$work/sd15"
+
+		step "gpucheck: sd15 fp16, 512x512, $chosen"
+		flags=$(candidate "$chosen" "$work")
+		# shellcheck disable=SC2086 # flags are words
+		timeout 420 "$sdgate" gpucheck --model "$work/sd15" --device cuda:0 $flags --size 512x512 \
+			--steps 20,50 --bench-steps 10 --runs 2 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15.txt"
+	fi
 
 	step "nvidia-smi"
 	command -v nvidia-smi >/dev/null && nvidia-smi || true

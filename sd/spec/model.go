@@ -2,16 +2,21 @@ package spec
 
 // Model is what the pipeline and the API need to know about a model.
 type Model struct {
+	// Family is FamilySD1, FamilySD2 or FamilySDXL.
+	Family                    string
 	NativeWidth, NativeHeight int
-	DefaultSteps              int
-	DefaultGuidance           float64
-	Scheduler                 string // the config's own class, e.g. PNDMScheduler
-	ScalingFactor             float64
-	Inpainting                bool // UNet with 9 input channels
-	CanEncode                 bool // has a VAE encoder
-	FP16                      bool // UNet takes float16 latents
-	LCM                       bool // UNet takes timestep_cond (guidance embedding, no CFG pass)
-	MaxTokens                 int
+	// Buckets are the sizes the model generates an OpenAI size at (the
+	// nearest in aspect, then resized): Buckets(native size).
+	Buckets         []Size
+	DefaultSteps    int
+	DefaultGuidance float64
+	Scheduler       string // the config's own class, e.g. PNDMScheduler
+	ScalingFactor   float64
+	Inpainting      bool // UNet with 9 input channels
+	CanEncode       bool // has a VAE encoder
+	FP16            bool // UNet takes float16 latents
+	LCM             bool // UNet takes timestep_cond (guidance embedding, no CFG pass)
+	MaxTokens       int
 }
 
 // SideLimits are the smallest and largest image side a model accepts: from
