@@ -78,27 +78,15 @@ var uploadCodecs = []imageCodec{
 // checked before any pixel is decoded, so a small file cannot claim a huge
 // picture.
 func decodeUpload(u compat.Upload) (image.Image, error) {
-	const param = "image"
-	for _, codec := range uploadCodecs {
-		if !codec.magic(u.Data) {
-			continue
-		}
-		cfg, err := codec.config(u.Data)
-		if err != nil {
-			return nil, undecodable(codec.name, err)
-		}
-		if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > compat.MaxSide || cfg.Height > compat.MaxSide {
-			return nil, &compat.Error{Param: param, Code: compat.CodeImageTooLarge, Message: fmt.Sprintf(
-				"Invalid 'image': %dx%d is outside 1x1 to %dx%d.", cfg.Width, cfg.Height, compat.MaxSide, compat.MaxSide)}
-		}
-		img, err := codec.decode(u.Data)
-		if err != nil {
-			return nil, undecodable(codec.name, err)
-		}
-		return img, nil
+	codec, _, err := probeUpload(u)
+	if err != nil {
+		return nil, err
 	}
-	return nil, &compat.Error{Param: param, Code: compat.CodeInvalidImageFormat, Message: fmt.Sprintf(
-		"Invalid 'image': unsupported file format (declared as %q). Supported formats are PNG, JPEG and WebP.", u.ContentType)}
+	img, err := codec.decode(u.Data)
+	if err != nil {
+		return nil, undecodable(codec.name, err)
+	}
+	return img, nil
 }
 
 func undecodable(format string, err error) error {

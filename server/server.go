@@ -112,6 +112,21 @@ type Options struct {
 	// Admin rescans the models and lists broken folders for the admin
 	// endpoints; nil answers them 404.
 	Admin ModelAdmin
+
+	// MaxInputPixels bounds an uploaded image's W x H, read from its header
+	// before decoding (default DefaultMaxInputPixels, 4096x4096).
+	MaxInputPixels int64
+	// MaxImagePixels bounds one delivered image (default
+	// DefaultMaxImagePixels, 3840x2160); "auto" sizes shrink to fit it.
+	MaxImagePixels int64
+	// MaxRequestPixels bounds n x W x H of one request (default
+	// DefaultMaxRequestPixels, 10 x 1536x1024).
+	MaxRequestPixels int64
+	// DecodeBudget bounds the bytes of decoded upload pixels held at once
+	// across requests (default DefaultDecodeBudget, 512 MiB); DecodeWait is
+	// how long a request waits for room before a 429 (default 2s).
+	DecodeBudget int64
+	DecodeWait   time.Duration
 }
 
 // Defaults.
@@ -131,6 +146,7 @@ type Server struct {
 	store   *imageStore
 	metrics *metrics
 	docs    *apiDocs
+	decodes *decodeGate
 }
 
 // ErrBadOptions: New refused its options.
@@ -160,6 +176,7 @@ func New(gen Backend, opts Options) (*Server, error) {
 		store:   store,
 		metrics: newMetrics(gen.QueueDepth, store.stats),
 		docs:    docs,
+		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait),
 	}
 	s.metrics.registerSources(opts.Cache, gen.Stats)
 	engine, err := s.routes()
@@ -196,6 +213,7 @@ func (o *Options) fill() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.fillPixels()
 	return nil
 }
 
@@ -211,6 +229,7 @@ type Target struct {
 	ModelID string // local model id
 	Rules   compat.Rules
 	Info    models.Info
+	Limits  PixelLimits // what one request may deliver (zero: unbounded)
 }
 
 // resolveModel maps a client's model name to a servable model: the model
@@ -226,7 +245,7 @@ func (s *Server) resolveModel(name string) (Target, error) {
 		family = compat.FamilyLocal
 	}
 	rules, _ := compat.RulesFor(family)
-	return Target{Name: name, ModelID: info.ID, Rules: rules, Info: info}, nil
+	return Target{Name: name, ModelID: info.ID, Rules: rules, Info: info, Limits: s.pixelLimits(info)}, nil
 }
 
 // modelNotFoundError names the model the client asked for.

@@ -68,14 +68,11 @@ func FromVariationRequest(req compat.ImageVariationRequest, t Target, img image.
 func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength float64) error {
 	b := in.Image.Bounds()
 	nativeW, nativeH := nativeSize(t.Info)
-	w, h, auto, err := askedSize(size, t.Rules)
+	w, h, auto, err := deliveredSize(size, t, b.Dx(), b.Dy(), p.SD.N)
 	if err != nil {
 		return err
 	}
 	genW, genH := w, h
-	if auto {
-		w, h = b.Dx(), b.Dy()
-	}
 	if auto || !t.Rules.AnySize {
 		genW, genH = generationSize(w, h, nativeW, nativeH)
 	}
@@ -90,6 +87,25 @@ func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength
 	}
 	p.ImageTokens = imageTokens(genW, genH, p.Quality)
 	return nil
+}
+
+// deliveredSize is the size an edit or variation of an inW x inH image
+// delivers, within t's pixel limits: "auto" is the input's size, shrunk to
+// fit; an explicit size above them is refused. It needs only the image's
+// header, so it runs before the decode too.
+func deliveredSize(size string, t Target, inW, inH, n int) (w, h int, auto bool, err error) {
+	w, h, auto, err = askedSize(size, t.Rules)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if auto {
+		w, h = t.Limits.fit(inW, inH, n)
+		return w, h, true, nil
+	}
+	if err := t.Limits.check(w, h, n, t.Rules.AnySize); err != nil {
+		return 0, 0, false, err
+	}
+	return w, h, false, nil
 }
 
 // EditInput is an edit's decoded upload: the picture and the region to
