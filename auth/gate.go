@@ -32,6 +32,8 @@ type Gate struct {
 	mu     sync.Mutex
 	states map[string]*keyState // per key id: limiters and quota counters
 
+	revokeMu sync.Mutex // serialises RevokeKeyKeepingAdmin's check and revoke
+
 	staticMu sync.RWMutex
 	static   map[string]*Key // by string(hash): keys from SDGATE_API_KEYS
 }

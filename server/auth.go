@@ -23,6 +23,10 @@ const keyContextKey = "sdgate.key"
 func (s *Server) authenticate(c *gin.Context) {
 	key, err := s.opts.Gate.Authenticate(c.Request.Context(), c.GetHeader("Authorization"), c.GetHeader("api-key"))
 	if err != nil {
+		if c.Request.ContentLength != 0 {
+			// The body is never read: closing beats waiting for it.
+			c.Header("Connection", "close")
+		}
 		s.writeError(c, err)
 		return
 	}
@@ -70,6 +74,8 @@ func classifyAuth(err error) *httpError {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, code: "key_not_found", message: err.Error()}
 	case errors.Is(err, auth.ErrInvalidKeySpec):
 		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest, code: compat.CodeInvalidValue, message: err.Error()}
+	case errors.Is(err, auth.ErrLastAdmin):
+		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, code: "last_admin_key", message: err.Error()}
 	case errors.Is(err, auth.ErrStaticKey):
 		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, message: err.Error()}
 	}
@@ -235,7 +241,7 @@ func (s *Server) revokeKey(c *gin.Context) error {
 	if err := s.requireAdmin(c); err != nil {
 		return err
 	}
-	if err := s.opts.Gate.RevokeKey(c.Request.Context(), c.Param("id")); err != nil {
+	if err := s.opts.Gate.RevokeKeyKeepingAdmin(c.Request.Context(), c.Param("id")); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "api_key.deleted", "id": c.Param("id"), "deleted": true})

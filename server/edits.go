@@ -51,6 +51,9 @@ func (s *Server) createImageEdit(c *gin.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(c, t); err != nil {
+		return err
+	}
 	if err := compat.ValidateEdit(req, t.Rules); err != nil {
 		return err
 	}
@@ -104,6 +107,9 @@ func (s *Server) createImageVariation(c *gin.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(c, t); err != nil {
+		return err
+	}
 	if err := compat.ValidateVariation(req, t.Rules); err != nil {
 		return err
 	}
@@ -136,14 +142,11 @@ func (s *Server) createImageVariation(c *gin.Context) (err error) {
 }
 
 // preflight is everything an upload request is refused for before its
-// pixels are decoded: the key's model access, the image (and mask)
+// pixels are decoded, once the key's model access is checked: the image (and mask)
 // headers against the pixel bounds, then admission (queue room, the key's
 // quota and rate). It answers the decode's cost in bytes. Once it returns
 // nil the request holds an admission: settleEarly must follow.
 func (s *Server) preflight(c *gin.Context, t Target, img compat.Upload, mask *compat.Upload, size string, n int) (int64, error) {
-	if err := checkAccess(c, t); err != nil {
-		return 0, err
-	}
 	_, cfg, err := probeUpload(img)
 	if err != nil {
 		return 0, err

@@ -212,6 +212,9 @@ func (o *Options) fillPixels() {
 	if o.DecodeBudget <= 0 {
 		o.DecodeBudget = DefaultDecodeBudget
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	if o.DecodeWait <= 0 {
 		o.DecodeWait = DefaultDecodeWait
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -77,8 +78,8 @@ var aliasFamilies = map[string]compat.Family{
 // documented default.
 type Options struct {
 	// PublicURL is the scheme://host[:port][/prefix] clients reach us at, for
-	// image URLs. "" derives it per request from X-Forwarded-Proto,
-	// X-Forwarded-Host and Host.
+	// image URLs. "" derives it per request from Host, or from
+	// X-Forwarded-Proto and X-Forwarded-Host sent by a trusted proxy.
 	PublicURL string
 	// ImageTTL is how long response_format=url images stay (default 60m).
 	ImageTTL time.Duration
@@ -92,8 +93,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// Logger receives the access log and errors (default: discard).
 	Logger *slog.Logger
-	// TrustedProxies are the proxies whose X-Forwarded-For names the client
-	// in logs; nil trusts none.
+	// TrustedProxies (IPs or CIDR prefixes) are the proxies whose
+	// X-Forwarded-For names the client in logs and whose X-Forwarded-Proto
+	// and X-Forwarded-Host build image URLs; nil trusts none.
 	TrustedProxies []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -127,6 +129,15 @@ type Options struct {
 	// how long a request waits for room before a 429 (default 2s).
 	DecodeBudget int64
 	DecodeWait   time.Duration
+	// MetricsSeparate: /metrics is served by MetricsHandler on a listener
+	// of its own, not on the API (which answers it 404). Otherwise, with
+	// keys on, /metrics needs an admin key.
+	MetricsSeparate bool
+	// BodyTimeout is how long a client may take to send its request body
+	// (default DefaultBodyTimeout, 2m); past it the answer is 408. The
+	// deadline is lifted once the body is read: generations and streams
+	// that follow are never cut by it.
+	BodyTimeout time.Duration
 }
 
 // Defaults.
@@ -147,6 +158,7 @@ type Server struct {
 	metrics *metrics
 	docs    *apiDocs
 	decodes *decodeGate
+	proxies []netip.Prefix
 }
 
 // ErrBadOptions: New refused its options.
@@ -158,6 +170,10 @@ func New(gen Backend, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("%w: nil generator", ErrBadOptions)
 	}
 	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	proxies, err := parseProxies(opts.TrustedProxies)
+	if err != nil {
 		return nil, err
 	}
 	docs, err := loadAPIDocs()
@@ -177,6 +193,7 @@ func New(gen Backend, opts Options) (*Server, error) {
 		metrics: newMetrics(gen.QueueDepth, store.stats),
 		docs:    docs,
 		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait),
+		proxies: proxies,
 	}
 	s.metrics.registerSources(opts.Cache, gen.Stats)
 	engine, err := s.routes()
