@@ -34,6 +34,10 @@ type Gate struct {
 
 	revokeMu sync.Mutex // serialises RevokeKeyKeepingAdmin's check and revoke
 
+	probeMu  sync.Mutex // guards the last write probe (writable.go)
+	probedAt time.Time
+	probeErr error
+
 	staticMu sync.RWMutex
 	static   map[string]*Key // by string(hash): keys from SDGATE_API_KEYS
 }

@@ -57,6 +57,13 @@ func (s *Server) admitTarget(c *gin.Context, t Target, n int) (*auth.Admission, 
 	if err := checkAccess(c, t); err != nil {
 		return nil, err
 	}
+	// A request that could not be metered must not run: refuse it now,
+	// not after the GPU made images nobody may hand out.
+	if s.opts.Gate != nil {
+		if err := s.opts.Gate.Writable(c.Request.Context()); err != nil {
+			return nil, err
+		}
+	}
 	if qc, ok := s.gen.(QueueChecker); ok {
 		if err := qc.CheckQueue(); err != nil {
 			return nil, err

@@ -14,6 +14,11 @@ import (
 	"github.com/sdgate/sdgate/compat"
 )
 
+// storeRetryAfter is the Retry-After of a request refused because usage
+// cannot be recorded: long enough for an operator to notice, short enough
+// to pick up a recovery.
+const storeRetryAfter = 5 * time.Second
+
 // keyContextKey holds the caller's *auth.Key in the gin context.
 const keyContextKey = "sdgate.key"
 
@@ -74,6 +79,10 @@ func classifyAuth(err error) *httpError {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, code: "key_not_found", message: err.Error()}
 	case errors.Is(err, auth.ErrInvalidKeySpec):
 		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest, code: compat.CodeInvalidValue, message: err.Error()}
+	case errors.Is(err, auth.ErrStoreUnwritable):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "usage_store_unavailable",
+			retry: true, retryAfter: storeRetryAfter,
+			message: "The server cannot record usage right now (its data store refuses writes), so it runs no requests. Please retry later."}
 	case errors.Is(err, auth.ErrLastAdmin):
 		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, code: "last_admin_key", message: err.Error()}
 	case errors.Is(err, auth.ErrStaticKey):
