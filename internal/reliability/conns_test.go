@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -23,6 +24,7 @@ func TestProbeIdleConnections(t *testing.T) {
 			c.Close()
 		}
 	}()
+	tally("idle connections", n)
 	refused := 0
 	for range n {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -73,6 +75,7 @@ func TestProbeStalledBodies(t *testing.T) {
 	a = s.raw(t, "POST /v1/images/gen", "", 5*time.Second)
 	check(t, "request whose headers stall (header timeout 2s)", "closed <3s", fmt.Sprintf("status %d after %s", a.status, a.took.Round(time.Millisecond)),
 		a.took < 3*time.Second)
+	tally("faults", 3)
 }
 
 // Finding 2: a generation longer than the body timeout is not cut.
@@ -95,4 +98,25 @@ func TestProbeLongGenerationNotCut(t *testing.T) {
 	check(t, "3 queued generations of 1.2s each, body timeout 0.2s, idle 0.3s", "all 200, the last after >2.4s",
 		fmt.Sprintf("%s, %s, %s", answers[0].status3(), answers[1].status3(), answers[2].status3())+", slowest "+slowest.Round(time.Millisecond).String(),
 		ok && slowest > 2400*time.Millisecond)
+}
+
+// Finding 2: a client stalling its body holds a graceful shutdown no
+// longer than the body timeout, not the whole drain.
+func TestProbeShutdownWithSlowClient(t *testing.T) {
+	s := newStack(t, stackOptions{bodyTimeout: 500 * time.Millisecond})
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", s.admin)
+	time.Sleep(100 * time.Millisecond)                                       // the request is in its handler, reading
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // serve's default drain
+	defer cancel()
+	start := time.Now()
+	err = s.http.Shutdown(ctx)
+	took := time.Since(start)
+	check(t, "graceful shutdown while a client stalls its body (body timeout 0.5s, drain 30s)", "done <2s",
+		fmt.Sprintf("done in %s (%v)", took.Round(10*time.Millisecond), err), err == nil && took < 2*time.Second)
+	tally("faults", 1)
 }

@@ -36,8 +36,19 @@ var chaos = flag.Bool("chaos", false, "heavier loads, and print the probe table 
 
 // table collects every probe's outcome for the chaos report.
 var table struct {
-	mu   sync.Mutex
-	rows []row
+	mu     sync.Mutex
+	rows   []row
+	totals map[string]int // summary counters (tally)
+}
+
+// tally adds n to a summary line of the chaos report.
+func tally(name string, n int) {
+	table.mu.Lock()
+	defer table.mu.Unlock()
+	if table.totals == nil {
+		table.totals = map[string]int{}
+	}
+	table.totals[name] += n
 }
 
 type row struct {
@@ -72,6 +83,9 @@ func TestMain(m *testing.M) {
 		}
 		w.Flush()
 		fmt.Printf("%d probes, %d failed\n", len(table.rows), failed)
+		t := table.totals
+		fmt.Printf("load held: %d requests in bursts, %d idle connections; faults survived: %d; bad inputs tried: %d; records lost: %d\n",
+			t["burst requests"], t["idle connections"], t["faults"], t["bad inputs"], t["records lost"])
 	}
 	os.Exit(code)
 }
@@ -129,7 +143,12 @@ func peakRSS(f func()) int64 {
 	return peak.Load() - base
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
+func mb(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
+}
 
 // stubPipeline is the one stand-in: it loads by reading its unet file (so
 // a corrupt file fails the load, as ONNX Runtime's parser would) and
@@ -204,6 +223,7 @@ type stack struct {
 	ln       *connlimit.Listener
 	runs     atomic.Int64
 	admin    string
+	http     *http.Server
 	shutdown func()
 }
 
@@ -289,6 +309,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	// The settings serve uses: header and idle timeouts, no Read/WriteTimeout.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: cmpDur(o.headerTimeout, 2*time.Second),
 		IdleTimeout: cmpDur(o.idleTimeout, 5*time.Second), ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	s.http = hs
 	go hs.Serve(s.ln)
 	s.url = "http://" + raw.Addr().String()
 	s.shutdown = func() {

@@ -46,6 +46,17 @@ func pngBomb(w, h, depth int) []byte {
 
 var bomb16 = sync.OnceValue(func() []byte { return pngBomb(4096, 4096, 16) })
 
+// refusedBomb is what the probes that must never decode send: under
+// -chaos the real 4096x4096x16-bit PNG; otherwise its header and as many
+// bytes again of padding (building the real one costs a minute under
+// -race, and a refusal reads only the header either way).
+func refusedBomb() []byte {
+	if *chaos {
+		return bomb16()
+	}
+	return append(pngHeaderOnly(4096, 4096, 16), make([]byte, 127<<10)...)
+}
+
 type part struct {
 	name string
 	data []byte
@@ -84,7 +95,7 @@ func (s *stack) edit(t testing.TB, key string, parts ...part) answer {
 func TestProbeEditBombNoAccess(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	key := s.key(t, auth.KeySpec{Name: "none", Models: []string{"nothing"}})
-	img := bomb16()
+	img := refusedBomb()
 	n := 8
 	answers := make([]answer, n)
 	grew := peakRSS(func() {
@@ -102,7 +113,7 @@ func TestProbeEditBombNoAccess(t *testing.T) {
 		slowest = max(slowest, a.took)
 		ok = ok && a.status == 404 && a.code() == "model_not_found" && !strings.Contains(string(a.body), "alpha")
 	}
-	check(t, fmt.Sprintf("%d edits, %d KB PNG of 4096x4096x16-bit, key with no model", n, len(img)>>10),
+	check(t, fmt.Sprintf("%d edits, %d KB PNG declaring 4096x4096x16-bit, key with no model", n, len(img)>>10),
 		"404 each <1s, RSS +<100 MB, no alias target named",
 		fmt.Sprintf("%s, slowest %s, RSS +%s", answers[0], slowest.Round(time.Millisecond), mb(grew)),
 		ok && slowest < time.Second && grew < 100<<20)
@@ -115,7 +126,7 @@ func TestProbeEditBombRateLimited(t *testing.T) {
 	if a := s.json(t, "/v1/images/generations", key, `{"model":"alpha","prompt":"x"}`); a.status != 200 {
 		t.Fatalf("first request: %s %s", a, a.body)
 	}
-	a := s.edit(t, key, file("image", bomb16()), text("prompt", "x"), text("model", "alpha"))
+	a := s.edit(t, key, file("image", refusedBomb()), text("prompt", "x"), text("model", "alpha"))
 	check(t, "edit of the 4096x4096x16-bit PNG, rpm spent", "429 rate_limit_exceeded <200ms", a.String(),
 		a.status == 429 && a.code() == "rate_limit_exceeded" && a.took < 200*time.Millisecond)
 }
@@ -124,7 +135,7 @@ func TestProbeEditBombRateLimited(t *testing.T) {
 // bound, whatever the input's size.
 func TestProbeEditManyOutputsBounded(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	img, side := pngBomb(1024, 1024, 8), "1024x1024x8-bit"
+	img, side := pngBomb(512, 512, 8), "512x512x8-bit"
 	if *chaos {
 		img, side = bomb16(), "4096x4096x16-bit"
 	}
@@ -183,7 +194,7 @@ func TestProbeBadInputs(t *testing.T) {
 			return s.do(t, "POST", "/v1/images/edits", k, ct, body)
 		}, 413},
 		{"PNG declaring 4097x4097", func() answer {
-			return s.edit(t, k, file("image", pngHeaderOnly(4097, 4097)), text("prompt", "x"), text("model", "alpha"))
+			return s.edit(t, k, file("image", pngHeaderOnly(4097, 4097, 8)), text("prompt", "x"), text("model", "alpha"))
 		}, 400},
 		{"JPEG declaring 65500x65500", func() answer {
 			return s.edit(t, k, file("image", jpegBomb), text("prompt", "x"), text("model", "alpha"))
@@ -204,6 +215,7 @@ func TestProbeBadInputs(t *testing.T) {
 			return s.json(t, "/v1/images/generations", k, `{"prompt":"x"}`, "Content-Encoding", "gzip")
 		}, 415},
 	}
+	tally("bad inputs", len(tests)+2) // and the bombs of the two probes above
 	for _, tt := range tests {
 		a := tt.run()
 		check(t, "bad input: "+tt.name, fmt.Sprintf("%d <2s", tt.status), a.String(), a.status == tt.status && a.took < 2*time.Second)
@@ -213,12 +225,14 @@ func TestProbeBadInputs(t *testing.T) {
 	}
 }
 
-// pngHeaderOnly is a PNG signature and IHDR declaring w x h: no pixels.
-func pngHeaderOnly(w, h int) []byte {
+// pngHeaderOnly is a PNG signature and IHDR declaring w x h RGBA at depth
+// bits per sample: no pixels.
+func pngHeaderOnly(w, h, depth int) []byte {
 	full := pngBomb(1, 1, 8)
 	out := append([]byte(nil), full[:33]...)
 	binary.BigEndian.PutUint32(out[16:], uint32(w))
 	binary.BigEndian.PutUint32(out[20:], uint32(h))
+	out[24] = byte(depth)
 	binary.BigEndian.PutUint32(out[29:], crc32.ChecksumIEEE(out[12:29]))
 	return out
 }
