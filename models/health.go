@@ -104,6 +104,17 @@ func (r *Registry) checkBroken(e *entry) error {
 	return nil
 }
 
+// lastLoadFailed answers *ModelBrokenError while e's last load failed,
+// without claiming a retry (readiness asks; requests retry).
+func (r *Registry) lastLoadFailed(e *entry) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.failures[e]; f != nil {
+		return &ModelBrokenError{ID: e.info.ID, Err: f.err, RetryAt: f.retryAt}
+	}
+	return nil
+}
+
 // loadFailures lists the models that validated but failed to load.
 // Callers hold r.mu.
 func (r *Registry) loadFailuresLocked() []Broken {

@@ -84,6 +84,9 @@ func TestLoadFailureMarksModelBroken(t *testing.T) {
 	if s := r.Stats(); s.Broken != 1 {
 		t.Fatalf("Stats().Broken = %d, want 1", s.Broken)
 	}
+	if err := r.Ready(ctx); !errors.Is(err, ErrModelBroken) {
+		t.Fatalf("Ready while the default model (a) is broken: %v, want ErrModelBroken", err)
+	}
 
 	writeUnet(t, dir, "a", "weights, repaired") // a new size and mtime: retried at once
 	if _, err := r.Generate(ctx, "a", req); err != nil {
@@ -91,6 +94,9 @@ func TestLoadFailureMarksModelBroken(t *testing.T) {
 	}
 	if b := r.Broken(); len(b) != 0 {
 		t.Fatalf("Broken() after repair = %+v", b)
+	}
+	if err := r.Ready(ctx); err != nil {
+		t.Fatalf("Ready after repair: %v", err)
 	}
 }
 

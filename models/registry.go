@@ -352,6 +352,9 @@ func (r *Registry) Ready(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("%w: no default model is servable", ErrModelNotFound)
 	}
+	if err := r.lastLoadFailed(e); err != nil {
+		return err
+	}
 	if e.model.Loaded() {
 		return nil
 	}
