@@ -15,7 +15,7 @@ MODELS        ?= ./models
 PREFIX        ?= /usr/local
 DESTDIR       ?=
 
-.PHONY: deps build test run bench lint clean install
+.PHONY: deps build test run bench lint clean install chaos
 
 deps: $(ORT_LIB)
 
@@ -45,6 +45,12 @@ test: deps
 	bash scripts/gpu/test.sh
 
 # -p 1: one package at a time, so benchmarks do not share the cores.
+# The reliability suite (internal/reliability) with heavier loads; it
+# prints one table: probe, expected, observed, pass. make test runs the
+# same probes at their light settings.
+chaos:
+	cd internal/reliability && $(GO) test -count=1 -timeout 10m -args -chaos
+
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
 

@@ -63,6 +63,12 @@ type Gate struct {
 	mu     sync.Mutex
 	states map[string]*keyState // per key id: limiters and quota counters
 
+	revokeMu sync.Mutex // serialises RevokeKeyKeepingAdmin's check and revoke
+
+	probeMu  sync.Mutex // guards the last write probe (writable.go)
+	probedAt time.Time
+	probeErr error
+
 	staticMu sync.RWMutex
 	static   map[string]*Key // by string(hash): keys from SDGATE_API_KEYS
 }

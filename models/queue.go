@@ -272,3 +272,18 @@ func (q *Queue) Close(ctx context.Context) error {
 	<-q.finished
 	return fmt.Errorf("queue drain: %w", ctx.Err())
 }
+
+// Check answers what Do would answer now for a new job without queueing
+// one: *QueueFullError when the queue is full, ErrClosed when closing, nil
+// when a job would be taken. The answer may be stale by the time Do runs.
+func (q *Queue) Check() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return ErrClosed
+	}
+	if q.waiting.Len()+q.runningCount() > q.size {
+		return &QueueFullError{Waiting: q.waiting.Len(), RetryAfter: q.retryAfterLocked()}
+	}
+	return nil
+}

@@ -39,20 +39,28 @@ type RegistryOptions struct {
 	// and requests' loras); nil serves neither.
 	OpenVariant VariantOpener
 	Logger      *slog.Logger
+	// BrokenBackoff is the first wait before a model that failed to load is
+	// tried again (default DefaultBrokenBackoff; doubles per failure).
+	BrokenBackoff time.Duration
 }
 
 // DefaultKeepAlive is how long an idle model stays loaded.
 const DefaultKeepAlive = 5 * time.Minute
 
-// Broken is a folder that looked like a model but failed validation.
+// Broken is a folder that looked like a model but failed validation, or
+// (Load) validated and then failed to load: it stays listed among the
+// models and is retried at RetryAt or when its files change.
 type Broken struct {
-	ID  string
-	Err error
+	ID      string
+	Err     error
+	Load    bool
+	RetryAt time.Time
 }
 
 // Stats are the registry's counters, for /metrics.
 type Stats struct {
 	Resident  int    // models loaded now
+	Broken    int    // folders that failed validation or their last load
 	Loads     uint64 // sessions created, all models
 	Unloads   uint64 // unloads, idle and LRU
 	LoadNanos uint64 // total time spent loading
@@ -80,7 +88,10 @@ type Registry struct {
 	// worker alone adds and prunes them (variants.go).
 	variants    map[string]*entry
 	openVariant VariantOpener
-	loraMemo    loraDigests // rescan's
+	loraMemo    loraDigests             // rescan's
+	failures    map[*entry]*loadFailure // models whose last load failed (health.go)
+
+	brokenBackoff time.Duration
 
 	loads, unloads, loadNanos atomic.Uint64
 	closed                    atomic.Bool
@@ -134,8 +145,9 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	}
 	r := &Registry{
 		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
-		names:   IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
-		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
+		brokenBackoff: cmpOr(opts.BrokenBackoff, DefaultBrokenBackoff),
+		names:         IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
+		entries:       map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
 		variants: map[string]*entry{}, openVariant: opts.OpenVariant, loraMemo: loraDigests{},
 	}
 	if err := r.Rescan(); err != nil {
@@ -332,7 +344,7 @@ func (r *Registry) Default() DefaultState {
 func (r *Registry) Broken() []Broken {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Broken(nil), r.broken...)
+	return append(append([]Broken(nil), r.broken...), r.loadFailuresLocked()...)
 }
 
 // DefaultModel is the id used when a request names none.
@@ -355,8 +367,9 @@ func (r *Registry) Stats() Stats {
 			resident++
 		}
 	}
+	broken := len(r.broken) + len(r.loadFailuresLocked())
 	r.mu.Unlock()
-	return Stats{Resident: resident, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load()}
+	return Stats{Resident: resident, Broken: broken, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load()}
 }
 
 // Ready reports whether the default model can serve: it validated and its
@@ -371,6 +384,9 @@ func (r *Registry) Ready(ctx context.Context) error {
 	r.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: no default model is servable", ErrModelNotFound)
+	}
+	if err := r.lastLoadFailed(e); err != nil {
+		return err
 	}
 	if e.model.Loaded() {
 		return nil
@@ -397,6 +413,9 @@ func (r *Registry) Generate(ctx context.Context, id string, req spec.Request) (s
 	}
 	req.LoRAs = nil // merged into the variant's weights
 	if err := e.model.Validate(req); err != nil {
+		return spec.Result{}, err
+	}
+	if err := r.checkBroken(e); err != nil {
 		return spec.Result{}, err
 	}
 	var res spec.Result
@@ -458,8 +477,12 @@ func (r *Registry) ensureLoaded(ctx context.Context, e *entry) (time.Duration, e
 	r.makeRoom(e)
 	start := time.Now()
 	if err := e.model.Load(ctx); err != nil {
-		return 0, fmt.Errorf("load model %s: %w", e.info.ID, err)
+		if ctx.Err() != nil { // a cancelled load says nothing about the files
+			return 0, fmt.Errorf("load model %s: %w", e.info.ID, err)
+		}
+		return 0, r.markBroken(e, err)
 	}
+	r.clearBroken(e)
 	took := time.Since(start)
 	r.loads.Add(1)
 	r.loadNanos.Add(uint64(took))

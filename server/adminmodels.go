@@ -39,6 +39,10 @@ type adminModel struct {
 type brokenModel struct {
 	ID    string `json:"id"`
 	Error string `json:"error"`
+	// Stage is "validate" (not servable until a rescan) or "load" (listed
+	// among the models, retried at RetryAt or when its files change).
+	Stage   string `json:"stage"`
+	RetryAt *int64 `json:"retry_at,omitempty"`
 }
 
 func (s *Server) modelAdmin(c *gin.Context) (ModelAdmin, error) {
@@ -93,7 +97,11 @@ func (s *Server) writeModelListing(c *gin.Context, a ModelAdmin) {
 	}
 	broken := []brokenModel{}
 	for _, b := range a.Broken() {
-		broken = append(broken, brokenModel{ID: b.ID, Error: b.Err.Error()})
+		bm := brokenModel{ID: b.ID, Error: b.Err.Error(), Stage: "validate"}
+		if b.Load {
+			bm.Stage, bm.RetryAt = "load", unixOrNil(b.RetryAt)
+		}
+		broken = append(broken, bm)
 	}
 	body := defaultModelFields(s.gen.Default())
 	body["object"], body["data"], body["broken"] = "list", list, broken

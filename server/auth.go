@@ -15,6 +15,11 @@ import (
 	"github.com/sdgate/sdgate/compat"
 )
 
+// storeRetryAfter is the Retry-After of a request refused because usage
+// cannot be recorded: long enough for an operator to notice, short enough
+// to pick up a recovery.
+const storeRetryAfter = 5 * time.Second
+
 // keyContextKey holds the caller's *auth.Key in the gin context.
 const keyContextKey = "sdgate.key"
 
@@ -24,6 +29,10 @@ const keyContextKey = "sdgate.key"
 func (s *Server) authenticate(c *gin.Context) {
 	key, err := s.opts.Gate.Authenticate(c.Request.Context(), c.GetHeader("Authorization"), c.GetHeader("api-key"))
 	if err != nil {
+		if c.Request.ContentLength != 0 {
+			// The body is never read: closing beats waiting for it.
+			c.Header("Connection", "close")
+		}
 		s.writeError(c, err)
 		return
 	}
@@ -74,6 +83,12 @@ func classifyAuth(err error) *httpError {
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, code: "key_not_found", message: err.Error()}
 	case errors.Is(err, auth.ErrInvalidKeySpec):
 		return &httpError{status: http.StatusBadRequest, typ: compat.TypeInvalidRequest, code: compat.CodeInvalidValue, message: err.Error()}
+	case errors.Is(err, auth.ErrStoreUnwritable):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "usage_store_unavailable",
+			retry: true, retryAfter: storeRetryAfter,
+			message: "The server cannot record usage right now (its data store refuses writes), so it runs no requests. Please retry later."}
+	case errors.Is(err, auth.ErrLastAdmin):
+		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, code: "last_admin_key", message: err.Error()}
 	case errors.Is(err, auth.ErrStaticKey):
 		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, message: err.Error()}
 	}
@@ -303,7 +318,7 @@ func (s *Server) revokeKey(c *gin.Context) error {
 	if err := s.requireAdmin(c); err != nil {
 		return err
 	}
-	if err := s.opts.Gate.RevokeKey(c.Request.Context(), c.Param("id")); err != nil {
+	if err := s.opts.Gate.RevokeKeyKeepingAdmin(c.Request.Context(), c.Param("id")); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "api_key.deleted", "id": c.Param("id"), "deleted": true})

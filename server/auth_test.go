@@ -216,7 +216,9 @@ func TestCacheHitsAreMeteredAsCached(t *testing.T) {
 	if day["requests"].(float64) != 3 || day["cached"].(float64) != 1 || day["images"].(float64) != 5 {
 		t.Errorf("usage %v", day)
 	}
-	resp, err := ts.Client().Get(ts.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+admin) // metrics are an admin's when keys are on
+	resp, err := ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/sdgate/sdgate/compat"
 )
 
-// gatedServer serves editFake behind a Gate with the server-wide default
+// defaultLimitsServer serves editFake behind a Gate with the server-wide default
 // limits and returns a key created with no limits of its own, as
 // `sdgate keys create --name NAME` makes one.
-func gatedServer(t *testing.T) (ts *httptest.Server, key string) {
+func defaultLimitsServer(t *testing.T) (ts *httptest.Server, key string) {
 	t.Helper()
 	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
 	if err != nil {
@@ -45,7 +45,7 @@ func gatedServer(t *testing.T) (ts *httptest.Server, key string) {
 // gpt-image-2 at a free size, an edit without a model is gpt-image-1.5's,
 // and a 200 to a key created with no limits carries the rate-limit headers.
 func TestContractGoOpenAICurrentModels(t *testing.T) {
-	ts, key := gatedServer(t)
+	ts, key := defaultLimitsServer(t)
 	cfg := openai.DefaultConfig(key)
 	cfg.BaseURL, cfg.HTTPClient = ts.URL+"/v1", ts.Client()
 	client := openai.NewClientWithConfig(cfg)
@@ -129,7 +129,7 @@ func TestContractNodeSDKCurrentModels(t *testing.T) {
 		t.Skip("node is not installed: skipping the official Node SDK contract")
 	}
 	modules := nodeSDK(t)
-	ts, key := gatedServer(t)
+	ts, key := defaultLimitsServer(t)
 	dir := t.TempDir()
 	for name, img := range map[string]image.Image{
 		"image.png": testPicture(32, 32, image.Rect(0, 0, 8, 8)), "mask.png": maskPicture(32, 32, image.Rect(16, 16, 24, 24)),

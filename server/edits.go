@@ -29,8 +29,13 @@ func isUploadRoute(path string) bool {
 // keep its composition.
 const VariationStrength = 0.7
 
-// createImageEdit is POST /v1/images/edits.
-func (s *Server) createImageEdit(c *gin.Context) error {
+// createImageEdit is POST /v1/images/edits. The body is read whole first
+// (bounded by UploadLimit and per part, never decoded), so an image part
+// sent before the model field is only held as bytes. Then, in order: the
+// model and the text fields, the key's model access, the image headers
+// against the pixel bounds, the queue and the key's limits; only an
+// admitted request decodes, inside the process's decode budget.
+func (s *Server) createImageEdit(c *gin.Context) (err error) {
 	req, err := readEditRequest(c)
 	if err != nil {
 		return err
@@ -43,17 +48,32 @@ func (s *Server) createImageEdit(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(c, t); err != nil {
+		return err
+	}
 	if err := compat.ValidateEdit(req, t.Rules); err != nil {
 		return err
 	}
 	if err := canStartFromImage(t); err != nil {
 		return err
 	}
-	in, err := decodeEditInput(req, compat.EditRulesFor(t.Rules.Family))
+	n := countOf(req.N)
+	cost, err := s.preflight(c, t, req.Images[0], req.Mask, req.Size, n)
 	if err != nil {
 		return err
 	}
+	defer func() { s.settleEarly(c, "edits", err) }()
+	release, err := s.decodes.acquire(c.Request.Context(), cost)
+	if err != nil {
+		return err
+	}
+	in, err := decodeEditInput(req, compat.EditRulesFor(t.Rules.Family))
+	if err != nil {
+		release()
+		return err
+	}
 	plan, err := FromEditRequest(req, t, in, spec.RandomSeed())
+	release()
 	if err != nil {
 		return err
 	}
@@ -66,8 +86,8 @@ func (s *Server) createImageEdit(c *gin.Context) error {
 
 // createImageVariation is POST /v1/images/variations: image-to-image of
 // the upload at VariationStrength, with an empty prompt unless the prompt
-// extension gives one.
-func (s *Server) createImageVariation(c *gin.Context) error {
+// extension gives one. Admission comes before the decode, as for edits.
+func (s *Server) createImageVariation(c *gin.Context) (err error) {
 	boundary, err := multipartBoundary(c.Request, "multipart/form-data")
 	if err != nil {
 		return err
@@ -84,25 +104,72 @@ func (s *Server) createImageVariation(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(c, t); err != nil {
+		return err
+	}
 	if err := compat.ValidateVariation(req, t.Rules); err != nil {
 		return err
 	}
 	if err := canStartFromImage(t); err != nil {
 		return err
 	}
-	img, err := decodeUpload(req.Images[0])
+	cost, err := s.preflight(c, t, req.Images[0], nil, req.Size, countOf(req.N))
 	if err != nil {
 		return err
 	}
-	if err := checkSquare(img, compat.EditRulesFor(t.Rules.Family), "variations"); err != nil {
+	defer func() { s.settleEarly(c, "variations", err) }()
+	release, err := s.decodes.acquire(c.Request.Context(), cost)
+	if err != nil {
 		return err
 	}
-	plan, err := FromVariationRequest(req, t, img, spec.RandomSeed())
+	img, err := decodeUpload(req.Images[0])
+	if err == nil {
+		err = checkSquare(img, compat.EditRulesFor(t.Rules.Family), "variations")
+	}
+	var plan GenerationPlan
+	if err == nil {
+		plan, err = FromVariationRequest(req, t, img, spec.RandomSeed())
+	}
+	release()
 	if err != nil {
 		return err
 	}
 	key := cache.Params{ImageDigests: []string{cache.Digest(req.Images[0].Data)}}
 	return s.respondImages(c, imageJob{Endpoint: "variations", Target: t, Plan: plan, Cache: key}, req.Generation())
+}
+
+// preflight is everything an upload request is refused for before its
+// pixels are decoded, once the key's model access is checked: the image (and mask)
+// headers against the pixel bounds, then admission (queue room, the key's
+// quota and rate). It answers the decode's cost in bytes. Once it returns
+// nil the request holds an admission: settleEarly must follow.
+func (s *Server) preflight(c *gin.Context, t Target, img compat.Upload, mask *compat.Upload, size string, n int) (int64, error) {
+	_, cfg, err := probeUpload(img)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.checkInput(cfg); err != nil {
+		return 0, err
+	}
+	mcfg, err := probeMask(mask)
+	if err != nil {
+		return 0, err
+	}
+	if _, _, _, err := deliveredSize(size, t, cfg.Width, cfg.Height, n); err != nil {
+		return 0, err
+	}
+	if err := s.admitEarly(c, t, n); err != nil {
+		return 0, err
+	}
+	return decodeCost(cfg, mcfg), nil
+}
+
+// countOf is a request's n (1 when omitted).
+func countOf(n *int) int {
+	if n == nil {
+		return 1
+	}
+	return *n
 }
 
 // respondImages runs a job and answers with the images in the generations

@@ -85,6 +85,7 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 		tooLarge *http.MaxBytesError
 		full     *models.QueueFullError
 		missing  *modelNotFoundError
+		broken   *models.ModelBrokenError
 	)
 	if e := classifyAuth(err); e != nil {
 		return e
@@ -110,6 +111,12 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 		}
 		return &httpError{status: http.StatusNotFound, typ: compat.TypeInvalidRequest, param: "model",
 			code: "model_not_found", message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", name)}
+	case errors.As(err, &broken):
+		wait := max(time.Until(broken.RetryAt), time.Second)
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "model_unavailable",
+			param: "model", retry: true, retryAfter: wait, message: fmt.Sprintf(
+				"The model '%s' is unavailable: its files failed to load. It is retried when they change, or after %s.",
+				broken.ID, secondsText(wait))}
 	case errors.Is(err, models.ErrQueueFull):
 		wait := s.opts.RetryAfter
 		if errors.As(err, &full) && full.RetryAfter > 0 {

@@ -47,10 +47,13 @@ func (s *Server) publicBaseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	host := r.Host
+	if !s.fromTrustedProxy(r) { // anyone else's forwarded headers would rewrite our links
+		return scheme + "://" + host
+	}
 	if p := firstHeaderValue(r, "X-Forwarded-Proto"); p == "http" || p == "https" {
 		scheme = p
 	}
-	host := r.Host
 	if h := firstHeaderValue(r, "X-Forwarded-Host"); validHost(h) {
 		host = h
 	}

@@ -31,6 +31,9 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(c, t); err != nil { // before validation, whose errors name the model
+		return err
+	}
 	if err := compat.ValidateGeneration(req, t.Rules); err != nil {
 		return err
 	}

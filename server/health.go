@@ -22,6 +22,13 @@ func (s *Server) readyz(c *gin.Context) error {
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError,
 			code: "not_ready", message: "not ready: " + err.Error()}
 	}
+	if s.opts.Gate != nil {
+		if err := s.opts.Gate.Writable(c.Request.Context()); err != nil {
+			s.log.Warn("not ready", "request_id", requestID(c), "err", err)
+			return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError,
+				code: "not_ready", message: "not ready: the usage store cannot write"}
+		}
+	}
 	body := defaultModelFields(s.gen.Default())
 	body["status"] = "ready"
 	c.JSON(http.StatusOK, body)

@@ -287,6 +287,8 @@ func TestSeedDrawnWhenAbsent(t *testing.T) {
 	}
 }
 
+func trustLoopback(o *Options) { o.TrustedProxies = []string{"127.0.0.0/8", "::1"} }
+
 func TestImageURLs(t *testing.T) {
 	now := time.Unix(1800000000, 0)
 	clock := func() time.Time { return now }
@@ -297,9 +299,10 @@ func TestImageURLs(t *testing.T) {
 		wantPfx string
 	}{
 		{"request host", nil, nil, "http://127.0.0.1:"},
-		{"forwarded", nil, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "img.example.com"}, "https://img.example.com/v1/files/images/"},
-		{"forwarded list takes the first", nil, []string{"X-Forwarded-Proto", "https, http", "X-Forwarded-Host", "a.example, b.example"}, "https://a.example/v1/files/images/"},
-		{"forwarded host with a path is ignored", nil, []string{"X-Forwarded-Host", "evil.example/x?"}, "http://127.0.0.1:"},
+		{"forwarded by a stranger is ignored", nil, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "img.example.com"}, "http://127.0.0.1:"},
+		{"forwarded", trustLoopback, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "img.example.com"}, "https://img.example.com/v1/files/images/"},
+		{"forwarded list takes the first", trustLoopback, []string{"X-Forwarded-Proto", "https, http", "X-Forwarded-Host", "a.example, b.example"}, "https://a.example/v1/files/images/"},
+		{"forwarded host with a path is ignored", trustLoopback, []string{"X-Forwarded-Host", "evil.example/x?"}, "http://127.0.0.1:"},
 		{"configured wins", func(o *Options) { o.PublicURL = "https://gen.example.org/api/" },
 			[]string{"X-Forwarded-Host", "other.example"}, "https://gen.example.org/api/v1/files/images/"},
 	}

@@ -78,30 +78,23 @@ var uploadCodecs = []imageCodec{
 // checked before any pixel is decoded, so a small file cannot claim a huge
 // picture.
 func decodeUpload(u compat.Upload) (image.Image, error) {
-	param := "image"
+	codec, _, err := probeUpload(u)
+	if err != nil {
+		return nil, err
+	}
+	img, err := codec.decode(u.Data)
+	if err != nil {
+		return nil, undecodable(uploadParam(u), codec.name, err)
+	}
+	return img, nil
+}
+
+// uploadParam is the wire name of an upload's field in errors.
+func uploadParam(u compat.Upload) string {
 	if u.Field == compat.FieldImages { // a JSON edit's data URL
-		param = "images[0].image_url"
+		return "images[0].image_url"
 	}
-	for _, codec := range uploadCodecs {
-		if !codec.magic(u.Data) {
-			continue
-		}
-		cfg, err := codec.config(u.Data)
-		if err != nil {
-			return nil, undecodable(param, codec.name, err)
-		}
-		if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > compat.MaxSide || cfg.Height > compat.MaxSide {
-			return nil, &compat.Error{Param: param, Code: compat.CodeImageTooLarge, Message: fmt.Sprintf(
-				"Invalid '%s': %dx%d is outside 1x1 to %dx%d.", param, cfg.Width, cfg.Height, compat.MaxSide, compat.MaxSide)}
-		}
-		img, err := codec.decode(u.Data)
-		if err != nil {
-			return nil, undecodable(param, codec.name, err)
-		}
-		return img, nil
-	}
-	return nil, &compat.Error{Param: param, Code: compat.CodeInvalidImageFormat, Message: fmt.Sprintf(
-		"Invalid '%s': unsupported file format (declared as %q). Supported formats are PNG, JPEG and WebP.", param, u.ContentType)}
+	return "image"
 }
 
 func undecodable(param, format string, err error) error {

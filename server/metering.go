@@ -18,9 +18,12 @@ import (
 // what it cost into the record.
 func (s *Server) metered(c *gin.Context, job imageJob, step func(*auth.Usage) (produced, error)) (produced, error) {
 	ctx := c.Request.Context()
-	adm, err := s.admit(c, job.Target.ModelID, job.Plan.SD.N)
-	if err != nil {
-		return produced{}, err
+	adm, early := takeAdmission(c)
+	if !early {
+		var err error
+		if adm, err = s.admitTarget(c, job.Target, job.Plan.SD.N); err != nil {
+			return produced{}, err
+		}
 	}
 	finish := func(u auth.Usage) error {
 		if adm == nil { // no gate: the embedder meters elsewhere

@@ -38,6 +38,8 @@ func (m *metrics) registerSources(c *cache.Cache, modelStats func() models.Stats
 		m.registry.MustRegister(
 			gauge("sdgate_models_resident", "Models whose sessions are loaded now.",
 				func() float64 { return float64(modelStats().Resident) }),
+			gauge("sdgate_models_broken", "Model folders that failed validation or their last load.",
+				func() float64 { return float64(modelStats().Broken) }),
 			counter("sdgate_model_loads_total", "Model loads (cold starts).",
 				func() float64 { return float64(modelStats().Loads) }),
 			counter("sdgate_model_unloads_total", "Model unloads (keep-alive expiry or resident limit).",

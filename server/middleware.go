@@ -134,6 +134,6 @@ func (s *Server) bodyLimit(c *gin.Context) {
 		s.writeError(c, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	withBody(c, http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	c.Next()
 }

@@ -19,14 +19,14 @@ const ownedBy = "sdgate"
 // listModels is GET /v1/models: local models by id, then the OpenAI names
 // and the configured aliases, each with the model it resolves to now.
 func (s *Server) listModels(c *gin.Context) error {
-	c.JSON(http.StatusOK, compat.ModelList{Object: compat.ObjectList, Data: s.modelEntries()})
+	c.JSON(http.StatusOK, compat.ModelList{Object: compat.ObjectList, Data: s.modelEntries(c)})
 	return nil
 }
 
 // getModel is GET /v1/models/:model.
 func (s *Server) getModel(c *gin.Context) error {
 	name := c.Param("model")
-	for _, m := range s.modelEntries() {
+	for _, m := range s.modelEntries(c) {
 		if m.ID == name {
 			c.JSON(http.StatusOK, m)
 			return nil
@@ -35,12 +35,16 @@ func (s *Server) getModel(c *gin.Context) error {
 	return &modelNotFoundError{name: name}
 }
 
-func (s *Server) modelEntries() []compat.Model {
+// modelEntries are the models the caller's key may use, by local id and
+// by every name that resolves to one of them.
+func (s *Server) modelEntries(c *gin.Context) []compat.Model {
 	infos := slices.Clone(s.gen.Models())
 	slices.SortFunc(infos, func(a, b models.Info) int { return strings.Compare(a.ID, b.ID) })
 	entries := make([]compat.Model, 0, len(infos)+len(aliasFamilies))
 	for _, m := range infos {
-		entries = append(entries, toModel(m.ID, m))
+		if visible(c, m.ID) {
+			entries = append(entries, toModel(m.ID, m))
+		}
 	}
 	names := AliasNames()
 	for _, alias := range slices.Sorted(maps.Keys(s.gen.Aliases())) {
@@ -49,7 +53,7 @@ func (s *Server) modelEntries() []compat.Model {
 		}
 	}
 	for _, alias := range names {
-		if t, err := s.resolveModel(alias); err == nil {
+		if t, err := s.resolveModel(alias); err == nil && visible(c, t.ModelID) {
 			entries = append(entries, toModel(alias, t.Info))
 		}
 	}

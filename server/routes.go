@@ -27,7 +27,7 @@ import (
 //	GET  /v1/files/images/:name     images of response_format=url (expiring)
 //	GET  /healthz                   the process is alive
 //	GET  /readyz                    the default model can run
-//	GET  /metrics                   Prometheus text format
+//	GET  /metrics                   Prometheus text format (admin key when keys are on; or --metrics-addr)
 //	GET  /openapi.json              OpenAPI 3 document of this list
 //	GET  /docs                      that document as an offline HTML page
 //	GET  /playground, /web/:file     browser playground (static; the key stays in the page)
@@ -43,13 +43,13 @@ func (s *Server) routes() (*gin.Engine, error) {
 		return nil, fmt.Errorf("%w: trusted proxies: %w", ErrBadOptions, err)
 	}
 
-	r.Use(requestIDMiddleware, s.accessLog, s.recovery, s.bodyLimit)
+	r.Use(requestIDMiddleware, s.accessLog, s.recovery, s.refuseEncodedBodies, s.bodyLimit, s.bodyDeadline)
 
 	// Operational endpoints stay outside the auth seam: probes and scrapers
 	// carry no API key.
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.handle(s.readyz))
-	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	s.metricsRoute(r)
 	r.GET("/openapi.json", s.openAPIDocument)
 	r.GET("/docs", s.handle(s.docsPage))
 	// The browser pages are static; their data comes from /v1 with the pasted key.

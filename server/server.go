@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -80,8 +81,8 @@ var aliasFamilies = map[string]compat.Family{
 // documented default.
 type Options struct {
 	// PublicURL is the scheme://host[:port][/prefix] clients reach us at, for
-	// image URLs. "" derives it per request from X-Forwarded-Proto,
-	// X-Forwarded-Host and Host.
+	// image URLs. "" derives it per request from Host, or from
+	// X-Forwarded-Proto and X-Forwarded-Host sent by a trusted proxy.
 	PublicURL string
 	// ImageTTL is how long response_format=url images stay (default 60m).
 	ImageTTL time.Duration
@@ -100,8 +101,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// Logger receives the access log and errors (default: discard).
 	Logger *slog.Logger
-	// TrustedProxies are the proxies whose X-Forwarded-For names the client
-	// in logs; nil trusts none.
+	// TrustedProxies (IPs or CIDR prefixes) are the proxies whose
+	// X-Forwarded-For names the client in logs and whose X-Forwarded-Proto
+	// and X-Forwarded-Host build image URLs; nil trusts none.
 	TrustedProxies []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -120,6 +122,30 @@ type Options struct {
 	// Admin rescans the models and lists broken folders for the admin
 	// endpoints; nil answers them 404.
 	Admin ModelAdmin
+
+	// MaxInputPixels bounds an uploaded image's W x H, read from its header
+	// before decoding (default DefaultMaxInputPixels, 4096x4096).
+	MaxInputPixels int64
+	// MaxImagePixels bounds one delivered image (default
+	// DefaultMaxImagePixels, 3840x2160); "auto" sizes shrink to fit it.
+	MaxImagePixels int64
+	// MaxRequestPixels bounds n x W x H of one request (default
+	// DefaultMaxRequestPixels, 10 x 1536x1024).
+	MaxRequestPixels int64
+	// DecodeBudget bounds the bytes of decoded upload pixels held at once
+	// across requests (default DefaultDecodeBudget, 512 MiB); DecodeWait is
+	// how long a request waits for room before a 429 (default 2s).
+	DecodeBudget int64
+	DecodeWait   time.Duration
+	// MetricsSeparate: /metrics is served by MetricsHandler on a listener
+	// of its own, not on the API (which answers it 404). Otherwise, with
+	// keys on, /metrics needs an admin key.
+	MetricsSeparate bool
+	// BodyTimeout is how long a client may take to send its request body
+	// (default DefaultBodyTimeout, 2m); past it the answer is 408. The
+	// deadline is lifted once the body is read: generations and streams
+	// that follow are never cut by it.
+	BodyTimeout time.Duration
 }
 
 // Defaults.
@@ -157,6 +183,8 @@ type Server struct {
 	own     *urlstore.Memory // the store New made, closed by Close; nil when given one
 	metrics *metrics
 	docs    *apiDocs
+	decodes *decodeGate
+	proxies []netip.Prefix
 }
 
 // ErrBadOptions: New refused its options.
@@ -170,6 +198,10 @@ func New(gen Backend, opts Options) (*Server, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
+	proxies, err := parseProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	docs, err := loadAPIDocs()
 	if err != nil {
 		return nil, err
@@ -178,7 +210,8 @@ func New(gen Backend, opts Options) (*Server, error) {
 	if gin.Mode() == gin.DebugMode {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	s := &Server{gen: gen, opts: opts, log: opts.Logger, store: opts.ImageStore, docs: docs}
+	s := &Server{gen: gen, opts: opts, log: opts.Logger, store: opts.ImageStore, docs: docs,
+		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait), proxies: proxies}
 	if s.store == nil {
 		s.own = urlstore.NewMemory(opts.ImageTTL, opts.ImageStoreBytes, opts.Now)
 		s.store = s.own
@@ -219,6 +252,7 @@ func (o *Options) fill() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.fillPixels()
 	return nil
 }
 
@@ -238,6 +272,7 @@ type Target struct {
 	ModelID string // local model id
 	Rules   compat.Rules
 	Info    models.Info
+	Limits  PixelLimits // what one request may deliver (zero: unbounded)
 }
 
 // resolveModel maps a client's model name to a servable model: the model
@@ -253,7 +288,7 @@ func (s *Server) resolveModel(name string) (Target, error) {
 		family = compat.FamilyLocal
 	}
 	rules, _ := compat.RulesFor(family)
-	return Target{Name: name, ModelID: info.ID, Rules: rules, Info: info}, nil
+	return Target{Name: name, ModelID: info.ID, Rules: rules, Info: info, Limits: s.pixelLimits(info)}, nil
 }
 
 // modelNotFoundError names the model the client asked for.

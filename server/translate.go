@@ -61,6 +61,9 @@ func FromGenerationRequest(req compat.ImageGenerationRequest, t Target, seed uin
 			return plan, nil
 		}
 	}
+	if err := t.Limits.check(w, h, plan.SD.N, t.Rules.AnySize); err != nil {
+		return GenerationPlan{}, err
+	}
 	genW, genH := w, h
 	if !t.Rules.AnySize {
 		genW, genH = targetSize(w, h, t.Info)

@@ -73,17 +73,11 @@ func FromVariationRequest(req compat.ImageVariationRequest, t Target, img image.
 // delivered aspect, local models exactly at an explicit size.
 func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength float64) error {
 	b := in.Image.Bounds()
-	w, h, auto, err := askedSize(size, t.Rules)
+	w, h, auto, err := deliveredSize(size, t, b.Dx(), b.Dy(), p.SD.N)
 	if err != nil {
 		return err
 	}
-	if auto {
-		w, h, auto = autoSize(t.Rules.Family, b.Dx(), b.Dy())
-	}
 	genW, genH := w, h
-	if auto { // a local model: the input's own size
-		w, h = b.Dx(), b.Dy()
-	}
 	if auto || !t.Rules.AnySize {
 		genW, genH = targetSize(w, h, t.Info)
 	}
@@ -101,6 +95,29 @@ func (p *GenerationPlan) startFrom(in EditInput, size string, t Target, strength
 	}
 	p.ImageTokens = imageTokens(genW, genH, p.Quality)
 	return nil
+}
+
+// deliveredSize is the size an edit or variation of an inW x inH image
+// delivers, within t's pixel limits: "auto" is upstream's 1024-class answer
+// for the GPT families (autoSize) and the input's size, shrunk to fit, for
+// local models; an explicit size above the limits is refused. It needs
+// only the image's header, so it runs before the decode too.
+func deliveredSize(size string, t Target, inW, inH, n int) (w, h int, auto bool, err error) {
+	w, h, auto, err = askedSize(size, t.Rules)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if auto {
+		w, h, auto = autoSize(t.Rules.Family, inW, inH)
+	}
+	if auto {
+		w, h = t.Limits.fit(inW, inH, n)
+		return w, h, true, nil
+	}
+	if err := t.Limits.check(w, h, n, t.Rules.AnySize); err != nil {
+		return 0, 0, false, err
+	}
+	return w, h, false, nil
 }
 
 // EditInput is an edit's decoded upload: the picture and the region to

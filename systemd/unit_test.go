@@ -59,3 +59,19 @@ func TestUnitExposure(t *testing.T) {
 		t.Errorf("exposure %.1f, want < 2.0:\n%s", level, out)
 	}
 }
+
+// LimitNOFILE must leave room above serve's default --max-conns (1024) for
+// model files, the store and the listeners.
+func TestUnitFileDescriptors(t *testing.T) {
+	data, err := os.ReadFile("sdgate.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^LimitNOFILE=(\d+)$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("sdgate.service sets no LimitNOFILE")
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n < 2*1024 {
+		t.Errorf("LimitNOFILE=%d, want at least twice the default --max-conns (1024)", n)
+	}
+}

@@ -55,6 +55,7 @@ type serveFlags struct {
 	rateRedis    string
 	postgres     string
 	rateClosed   bool
+	net          netFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -90,6 +91,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rateRedis, "rate-limit-redis", "", "share per-minute rate limits between gateways in Redis: redis://host:6379/0 (default: per process)")
 	fs.BoolVar(&f.rateClosed, "rate-limit-fail-closed", false, "answer 503 while the rate-limit Redis is down (default: limit per process meanwhile)")
 	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
+	f.net.register(fs)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -298,6 +300,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	srv, err := server.New(reg, server.Options{
 		PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger,
 		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg, ImageStore: imageStore,
+		TrustedProxies: f.net.proxies(), BodyTimeout: f.net.bodyTimeout, MetricsSeparate: f.net.metricsAddr != "",
 		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(),
 	})
 	if err != nil {
@@ -305,19 +308,38 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", f.addr)
+	rawLn, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
+	}
+	ln, err := f.net.listen(rawLn)
+	if err != nil {
+		rawLn.Close()
+		return err
+	}
+	if f.net.metricsAddr != "" {
+		mln, err := net.Listen("tcp", f.net.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		metricsSrv := f.net.httpServer(srv.MetricsHandler(), logger)
+		go func() {
+			if err := metricsSrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics listener", "err", err)
+			}
+		}()
+		defer metricsSrv.Close()
 	}
 	// inflight lets shutdown wait for every handler before the key store
 	// (deferred above) closes: a handler still metering must finish.
 	var inflight sync.WaitGroup
 	handler := srv.Handler()
-	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	httpSrv := f.net.httpServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
 		defer inflight.Done()
 		handler.ServeHTTP(w, r)
-	})}
+	}), logger)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "models", len(reg.Models()), "default", reg.DefaultModel())
