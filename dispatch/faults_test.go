@@ -1,0 +1,225 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sdgate/sdgate/models"
+	"github.com/sdgate/sdgate/sd"
+)
+
+// slowRunner is a real registry whose steps take at least delay: long
+// enough to act mid-job. started is closed at the first step.
+type slowRunner struct {
+	*models.Registry
+	delay   time.Duration
+	once    sync.Once
+	started chan struct{}
+}
+
+func slow(r *models.Registry, delay time.Duration) *slowRunner {
+	return &slowRunner{Registry: r, delay: delay, started: make(chan struct{})}
+}
+
+func (s *slowRunner) Generate(ctx context.Context, id string, req sd.Request) (sd.Result, error) {
+	inner := req.Progress
+	req.Progress = func(step, total int) {
+		s.once.Do(func() { close(s.started) })
+		if inner != nil {
+			inner(step, total)
+		}
+		time.Sleep(s.delay)
+	}
+	return s.Registry.Generate(ctx, id, req)
+}
+
+// fakeAdvert declares model's queue and advertises it for a worker that
+// never pulls: jobs stay queued, as behind a busy GPU.
+func fakeAdvert(t *testing.T, n *natsServer, model string, q QueueConfig) {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(n.connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.fill()
+	if _, _, err := ensureQueue(ctx, js, model, q); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := ensureWorkers(ctx, js, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(advert{V: wireVersion, Worker: "idle", TTLms: 60000, Models: []models.Info{{ID: model}}})
+	if _, err := kv.Put(ctx, "idle", data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func streamMsgs(t *testing.T, n *natsServer, model string) uint64 {
+	t.Helper()
+	js, err := jetstream.New(n.connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), streamName(model))
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}
+
+func TestFullQueueIsRefusedWith429Hint(t *testing.T) {
+	n := startNATS(t)
+	fakeAdvert(t, n, "m", QueueConfig{MaxQueue: 2})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "m"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.Generate(ctx, "m", sd.Request{Prompt: "x"}) }()
+	}
+	waitFor(t, "two queued jobs", func() bool { return streamMsgs(t, n, "m") == 2 })
+	start := time.Now()
+	_, err := g.Generate(context.Background(), "m", sd.Request{Prompt: "x"})
+	var full *models.QueueFullError
+	if !errors.Is(err, models.ErrQueueFull) || !errors.As(err, &full) {
+		t.Fatalf("err = %v, want a QueueFullError", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("refusal took %v", time.Since(start))
+	}
+	// Clients that leave take their jobs out of the queue.
+	cancel()
+	wg.Wait()
+	waitFor(t, "the abandoned jobs to go", func() bool { return streamMsgs(t, n, "m") == 0 })
+}
+
+func TestClientThatLeavesCancelsTheRunningJobWithinAStep(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	run := slow(registry(t, dir), 30*time.Millisecond)
+	w, wnc, _ := startWorker(t, n, run, WorkerOptions{ID: "w1"})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "tiny"))
+
+	// Watch every step the worker reports, independently of the gateway.
+	var last atomic.Int32
+	sub, err := wnc.Subscribe("sdgate.progress.*", func(m *nats.Msg) {
+		if p, err := decodeProgress(m.Data); err == nil {
+			last.Store(int32(p.Step))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithCancel(context.Background())
+	const cancelAt = 3
+	var atCancel atomic.Int32
+	_, err = g.Generate(ctx, "tiny", sd.Request{Prompt: "x", Steps: 100, Progress: func(step, total int) {
+		if step == cancelAt {
+			atCancel.Store(int32(step))
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	waitFor(t, "the worker to cancel", func() bool { return w.Stats().Cancelled == 1 })
+	time.Sleep(100 * time.Millisecond) // any straggling progress lands
+	if got := last.Load(); got > cancelAt+1 {
+		t.Errorf("worker ran to step %d after a cancel at step %d", got, cancelAt)
+	}
+}
+
+func TestKilledWorkersJobIsRedeliveredWithIdenticalPixels(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	first := slow(registry(t, dir), 50*time.Millisecond)
+	_, nc1, _ := startWorker(t, n, first, WorkerOptions{ID: "doomed"})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "tiny"))
+
+	req := sd.Request{Prompt: "survive", N: 2, Steps: 8} // no seed: the gateway fixes one
+	type outcome struct {
+		res sd.Result
+		err error
+	}
+	out := make(chan outcome, 1)
+	go func() {
+		res, err := g.Generate(context.Background(), "tiny", req)
+		out <- outcome{res, err}
+	}()
+	<-first.started
+	nc1.Close() // the worker dies mid-job: no ack, no result, no withdrawal
+	second, _, _ := startWorker(t, n, registry(t, dir), WorkerOptions{ID: "rescuer"})
+
+	var o outcome
+	select {
+	case o = <-out:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no result after the worker died")
+	}
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if s := second.Stats(); s.Jobs != 1 || s.Redelivered != 1 {
+		t.Errorf("rescuer stats %+v, want one redelivered job", s)
+	}
+	req.Seed, req.HasSeed = o.res.Images[0].Seed, true
+	want, err := registry(t, dir).Generate(context.Background(), "tiny", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePixels(t, o.res, want)
+}
+
+func TestQueuedJobsSurviveANATSRestart(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	fakeAdvert(t, n, "tiny", QueueConfig{AckWait: time.Second})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "tiny"))
+
+	out := make(chan error, 1)
+	var res sd.Result
+	go func() {
+		var err error
+		res, err = g.Generate(context.Background(), "tiny", sd.Request{Prompt: "persist", Seed: 5, HasSeed: true})
+		out <- err
+	}()
+	waitFor(t, "the queued job", func() bool { return streamMsgs(t, n, "tiny") == 1 })
+	n.restart()
+	if got := streamMsgs(t, n, "tiny"); got != 1 {
+		t.Fatalf("after the restart the stream holds %d jobs, want 1", got)
+	}
+	startWorker(t, n, registry(t, dir), WorkerOptions{ID: "late"})
+	select {
+	case err := <-out:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the queued job never finished")
+	}
+	want, err := registry(t, dir).Generate(context.Background(), "tiny", sd.Request{Prompt: "persist", Seed: 5, HasSeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePixels(t, res, want)
+}
