@@ -64,6 +64,22 @@ func fakeAdvert(t *testing.T, n *natsServer, model string, q QueueConfig) {
 	}
 }
 
+// withdraw deletes a worker's advert, as a stopping worker does.
+func withdraw(t *testing.T, n *natsServer, worker string) {
+	t.Helper()
+	js, err := jetstream.New(n.connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), WorkersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(context.Background(), worker); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func streamMsgs(t *testing.T, n *natsServer, model string) uint64 {
 	t.Helper()
 	js, err := jetstream.New(n.connect(t))

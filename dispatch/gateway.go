@@ -48,7 +48,12 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	workers map[string]seenAdvert
-	ident   models.Identity
+	ident   models.Identity // the live workers' models
+	// known are models some worker advertised since start: a name whose
+	// workers all left still resolves, and Generate answers ErrNoWorker
+	// (503, retry later) instead of a misleading 404.
+	known      map[string]models.Info
+	knownIdent models.Identity
 	depth   map[string]int // model -> jobs in its stream, refreshed in the background
 
 	jobNanos atomic.Int64 // moving average of a job's round trip, for Retry-After
@@ -96,7 +101,7 @@ func NewGateway(ctx context.Context, nc *nats.Conn, opts GatewayOptions) (*Gatew
 		return nil, err
 	}
 	g := &Gateway{nc: nc, js: js, obj: obj, opts: opts, log: opts.Logger,
-		workers: map[string]seenAdvert{}, depth: map[string]int{}, stop: make(chan struct{})}
+		workers: map[string]seenAdvert{}, known: map[string]models.Info{}, depth: map[string]int{}, stop: make(chan struct{})}
 	g.rebuild()
 	watchCtx, cancel := context.WithCancel(context.Background())
 	w, err := kv.WatchAll(watchCtx)
@@ -205,8 +210,13 @@ func (g *Gateway) rebuildLocked() {
 			}
 		}
 	}
-	infos := slices.SortedFunc(maps.Values(byID), func(a, b models.Info) int { return cmpString(a.ID, b.ID) })
-	g.ident = models.NewIdentity(infos, g.opts.Names)
+	maps.Copy(g.known, byID)
+	g.ident = models.NewIdentity(sortedInfos(byID), g.opts.Names)
+	g.knownIdent = models.NewIdentity(sortedInfos(g.known), g.opts.Names)
+}
+
+func sortedInfos(byID map[string]models.Info) []models.Info {
+	return slices.SortedFunc(maps.Values(byID), func(a, b models.Info) int { return cmpString(a.ID, b.ID) })
 }
 
 func cmpString(a, b string) int {
@@ -244,8 +254,16 @@ func (g *Gateway) liveWorkers(model string) int {
 // Models lists the models some live worker advertises.
 func (g *Gateway) Models() []models.Info { return g.identity().Models() }
 
-// Resolve maps a name to an advertised model.
-func (g *Gateway) Resolve(name string) (models.Info, bool) { return g.identity().Resolve(name) }
+// Resolve maps a name to an advertised model, or to one advertised
+// earlier whose workers have all gone (Generate then says ErrNoWorker).
+func (g *Gateway) Resolve(name string) (models.Info, bool) {
+	if info, ok := g.identity().Resolve(name); ok {
+		return info, true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.knownIdent.Resolve(name)
+}
 
 // Aliases are the names that resolve through an alias now.
 func (g *Gateway) Aliases() map[string]string { return g.identity().Aliases() }
