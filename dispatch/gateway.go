@@ -54,7 +54,7 @@ type Gateway struct {
 	// (503, retry later) instead of a misleading 404.
 	known      map[string]models.Info
 	knownIdent models.Identity
-	depth   map[string]int // model -> jobs in its stream, refreshed in the background
+	depth      map[string]int // model -> jobs in its stream, refreshed in the background
 
 	jobNanos atomic.Int64 // moving average of a job's round trip, for Retry-After
 	stop     chan struct{}
