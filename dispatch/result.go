@@ -11,7 +11,7 @@ import (
 )
 
 // resultHeader is a result blob's header: an error, or the sd.Result
-// without pixels (the frames carry one PNG per image, in order).
+// without pixels (the frames carry one image each, in order).
 type resultHeader struct {
 	V         int        `json:"v"`
 	Job       string     `json:"job"`
@@ -44,7 +44,7 @@ func encodeResult(job, worker string, res sd.Result, runErr error) ([]byte, erro
 			if img.Image == nil {
 				return nil, fmt.Errorf("result image without pixels")
 			}
-			f, err := encodePNG(img.Image)
+			f, err := encodeFrame(img.Image)
 			if err != nil {
 				return nil, err
 			}
@@ -94,7 +94,7 @@ func decodeResult(job string, data []byte) (sd.Result, string, error) {
 		Steps: h.Steps, StepsRun: h.StepsRun, Guidance: h.Guidance, Scheduler: h.Scheduler,
 		ORT: nonNegative(h.ORT), Total: nonNegative(h.Total), ModelLoad: nonNegative(h.ModelLoad), QueueWait: nonNegative(h.QueueWait)}
 	for i, f := range frames {
-		img, err := decodePNG(f)
+		img, err := decodeFrame(f)
 		if err != nil {
 			return sd.Result{}, "", err
 		}
@@ -123,7 +123,11 @@ func encodeInput(job string, req sd.Request) ([]byte, error) {
 		if img == nil {
 			continue
 		}
-		frames = append(frames, encodeRaw(img))
+		f, err := encodeFrame(img)
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
 	}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -162,7 +166,7 @@ func decodeInput(job string, data []byte, req *sd.Request) error {
 	}
 	imgs := make([]image.Image, len(frames))
 	for i, f := range frames {
-		if imgs[i], err = decodeRaw(f); err != nil {
+		if imgs[i], err = decodeFrame(f); err != nil {
 			return err
 		}
 	}
