@@ -233,6 +233,13 @@ func TestQueuedJobsSurviveANATSRestart(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the queued job never finished")
 	}
+	// The gateway's advert watcher lived through the restart too.
+	waitFor(t, "the late worker's advert", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		_, ok := g.workers["late"]
+		return ok
+	})
 	want, err := registry(t, dir).Generate(context.Background(), "tiny", sd.Request{Prompt: "persist", Seed: 5, HasSeed: true})
 	if err != nil {
 		t.Fatal(err)

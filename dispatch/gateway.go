@@ -65,6 +65,7 @@ type Gateway struct {
 type seenAdvert struct {
 	ad   advert
 	seen time.Time // local clock: immune to skew between hosts
+	rev  uint64
 }
 
 // NewGateway adopts the shared buckets and starts watching the workers'
@@ -103,14 +104,8 @@ func NewGateway(ctx context.Context, nc *nats.Conn, opts GatewayOptions) (*Gatew
 	g := &Gateway{nc: nc, js: js, obj: obj, opts: opts, log: opts.Logger,
 		workers: map[string]seenAdvert{}, known: map[string]models.Info{}, depth: map[string]int{}, stop: make(chan struct{})}
 	g.rebuild()
-	watchCtx, cancel := context.WithCancel(context.Background())
-	w, err := kv.WatchAll(watchCtx)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("dispatch: watch %s: %w", WorkersBucket, err)
-	}
 	g.done.Add(2)
-	go func() { defer g.done.Done(); defer cancel(); g.watch(w) }()
+	go func() { defer g.done.Done(); g.watchLoop(kv) }()
 	go func() { defer g.done.Done(); g.refresh() }()
 	return g, nil
 }
@@ -124,26 +119,57 @@ func (g *Gateway) Close() {
 	}
 }
 
-// watch applies advertisement updates until Close.
+// watchIdle: a watcher silent this long is replaced. Live workers write
+// every heartbeat, so silence means none is left or the watcher lost its
+// server (a restart); a fresh watcher costs one consumer.
+const watchIdle = 5 * time.Second
+
+// watchLoop keeps a watcher on the advertisement bucket until Close.
+func (g *Gateway) watchLoop(kv jetstream.KeyValue) {
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		w, err := kv.WatchAll(ctx)
+		if err == nil {
+			g.watch(w)
+		} else {
+			g.log.Warn("watch worker adverts", "err", err)
+		}
+		cancel()
+		select {
+		case <-g.stop:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// watch applies one watcher's updates until Close or watchIdle of silence.
 func (g *Gateway) watch(w jetstream.KeyWatcher) {
 	defer w.Stop()
+	idle := time.NewTimer(watchIdle)
+	defer idle.Stop()
+	initial := true
 	for {
 		select {
 		case <-g.stop:
+			return
+		case <-idle.C:
 			return
 		case e, ok := <-w.Updates():
 			if !ok {
 				return
 			}
-			if e == nil { // initial values delivered
+			idle.Reset(watchIdle)
+			if e == nil { // the current values are all in
+				initial = false
 				continue
 			}
-			g.apply(e)
+			g.apply(e, initial)
 		}
 	}
 }
 
-func (g *Gateway) apply(e jetstream.KeyValueEntry) {
+func (g *Gateway) apply(e jetstream.KeyValueEntry, initial bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
@@ -156,7 +182,18 @@ func (g *Gateway) apply(e jetstream.KeyValueEntry) {
 		g.log.Warn("ignoring a bad worker advertisement", "key", e.Key(), "err", err)
 		return
 	}
-	g.workers[ad.Worker] = seenAdvert{ad: ad, seen: g.opts.Now()}
+	// A live update is fresh now (the local clock, immune to skew). A
+	// value replayed by a new watcher is as old as it was: unchanged since
+	// we saw it, or else its server-side write time.
+	seen := g.opts.Now()
+	if initial {
+		if prev, ok := g.workers[ad.Worker]; ok && prev.rev == e.Revision() {
+			seen = prev.seen
+		} else if c := e.Created(); c.Before(seen) {
+			seen = c
+		}
+	}
+	g.workers[ad.Worker] = seenAdvert{ad: ad, seen: seen, rev: e.Revision()}
 	g.rebuildLocked()
 }
 
