@@ -15,7 +15,7 @@ MODELS        ?= ./models
 PREFIX        ?= /usr/local
 DESTDIR       ?=
 
-.PHONY: deps build test run bench lint clean install
+.PHONY: deps build test run bench lint clean install cluster
 
 deps: $(ORT_LIB)
 
@@ -44,6 +44,11 @@ test: deps
 # -p 1: one package at a time, so benchmarks do not share the cores.
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+# cluster: nats-server, PostgreSQL, Redis, two workers and two gateways on
+# the tiny model (scripts/cluster.sh); Ctrl-C stops it.
+cluster: build
+	bash scripts/cluster.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

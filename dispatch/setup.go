@@ -20,9 +20,11 @@ const (
 // inputs. Objects outlive a gateway that died before reading its result
 // only by the TTL.
 func ensureResults(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (jetstream.ObjectStore, error) {
-	os, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: ResultsBucket, Description: "sdgate job inputs and results", TTL: ttl, Storage: jetstream.FileStorage,
-	})
+	os, err := retry(ctx, func() (jetstream.ObjectStore, error) {
+		return js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: ResultsBucket, Description: "sdgate job inputs and results", TTL: ttl, Storage: jetstream.FileStorage,
+		})
+	}, func() (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, ResultsBucket) })
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: object store %s: %w", ResultsBucket, err)
 	}
@@ -32,9 +34,11 @@ func ensureResults(ctx context.Context, js jetstream.JetStream, ttl time.Duratio
 // ensureWorkers creates (or adopts) the advertisement bucket. Entries
 // expire after ttl in storage; liveness is judged by each advert's own TTL.
 func ensureWorkers(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: WorkersBucket, Description: "sdgate worker advertisements", TTL: ttl, Storage: jetstream.FileStorage,
-	})
+	kv, err := retry(ctx, func() (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: WorkersBucket, Description: "sdgate worker advertisements", TTL: ttl, Storage: jetstream.FileStorage,
+		})
+	}, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, WorkersBucket) })
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: kv %s: %w", WorkersBucket, err)
 	}
@@ -64,7 +68,7 @@ func (c *QueueConfig) fill() {
 // ensureQueue creates or updates model's work-queue stream and its one
 // shared pull consumer.
 func ensureQueue(ctx context.Context, js jetstream.JetStream, model string, c QueueConfig) (jetstream.Stream, jetstream.Consumer, error) {
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        streamName(model),
 		Description: "sdgate jobs for model " + model,
 		Subjects:    []string{jobSubject(model)},
@@ -73,19 +77,47 @@ func ensureQueue(ctx context.Context, js jetstream.JetStream, model string, c Qu
 		MaxMsgs:     int64(c.MaxQueue),
 		Discard:     jetstream.DiscardNew,
 		Duplicates:  time.Minute,
-	})
+	}
+	stream, err := retry(ctx, func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) },
+		func() (jetstream.Stream, error) { return js.Stream(ctx, cfg.Name) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("dispatch: stream for %s: %w", model, err)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	ccfg := jetstream.ConsumerConfig{
 		Durable:       consumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
 		MaxDeliver:    c.MaxDeliver,
 		MaxAckPending: -1,
-	})
+	}
+	cons, err := retry(ctx, func() (jetstream.Consumer, error) { return stream.CreateOrUpdateConsumer(ctx, ccfg) },
+		func() (jetstream.Consumer, error) { return stream.Consumer(ctx, consumerName) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("dispatch: consumer for %s: %w", model, err)
 	}
 	return stream, cons, nil
+}
+
+// retry runs a create-or-update a few times: processes starting together
+// race to create the same asset, and the loser's create fails (older
+// servers say "subjects overlap") until it sees the winner's. If it still
+// fails, an asset that exists is adopted as it is.
+func retry[T any](ctx context.Context, create, adopt func() (T, error)) (T, error) {
+	var err error
+	for attempt := range 3 {
+		var v T
+		if v, err = create(); err == nil {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
+		}
+	}
+	if v, aerr := adopt(); aerr == nil {
+		return v, nil
+	}
+	var zero T
+	return zero, err
 }
