@@ -135,3 +135,25 @@ func TestWithdrawnWorkerIsForgotten(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoWorker", err)
 	}
 }
+
+// A result several times NATS's 1 MB max_payload crosses intact: the
+// object store chunks it.
+func TestMultiMegabyteResultCrossesIntact(t *testing.T) {
+	n := startNATS(t)
+	res := noisyResult(512, 4)
+	blob, err := encodeResult(testJob, "w", res, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blob) < 3<<20 {
+		t.Fatalf("result is only %d bytes; the test needs several MB", len(blob))
+	}
+	startWorker(t, n, replayRunner{res}, WorkerOptions{ID: "replay"})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "replay"))
+	got, err := g.Generate(context.Background(), "replay", sd.Request{Prompt: "big", N: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePixels(t, got, res)
+}
