@@ -23,8 +23,9 @@
 // HTTP request, whatever the deliveries underneath.
 //
 // Resident first: a worker pulls at once from the streams of the models it
-// has loaded. For a model it would have to load (cold), it pulls only once
-// the stream has held work it could take (undelivered or awaiting
-// redelivery) for ColdGrace: warm workers take the load, and cold ones absorb
-// what the warm ones leave waiting.
+// has loaded. For a model it would have to load (cold), it makes only
+// non-waiting pulls, and only once the stream has held work (undelivered
+// or unacknowledged) for ColdGrace: a new job goes to a warm worker's
+// waiting pull first, and cold workers absorb what is left waiting or
+// handed back.
 package dispatch

@@ -157,3 +157,26 @@ func TestMultiMegabyteResultCrossesIntact(t *testing.T) {
 	}
 	samePixels(t, got, res)
 }
+
+// Resident first: with one worker that has the model loaded and one that
+// would have to load it, sequential jobs all go to the warm one.
+func TestWarmWorkerTakesJobsFirst(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	warmReg := registry(t, dir)
+	if _, err := warmReg.Generate(context.Background(), "tiny", sd.Request{Prompt: "load", Steps: 1}); err != nil {
+		t.Fatal(err)
+	}
+	warm, _, _ := startWorker(t, n, warmReg, WorkerOptions{ID: "warm"})
+	cold, _, _ := startWorker(t, n, registry(t, dir), WorkerOptions{ID: "cold", ColdGrace: 5 * time.Second})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "both adverts", func() bool { return g.liveWorkers("tiny") == 2 })
+	for i := range 3 {
+		if _, err := g.Generate(context.Background(), "tiny", sd.Request{Prompt: "p", Steps: 2, Seed: uint64(i), HasSeed: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w, c := warm.Stats().Jobs, cold.Stats().Jobs; w != 3 || c != 0 {
+		t.Errorf("warm ran %d, cold ran %d; want 3 and 0", w, c)
+	}
+}

@@ -246,3 +246,73 @@ func TestQueuedJobsSurviveANATSRestart(t *testing.T) {
 	}
 	samePixels(t, res, want)
 }
+
+// A worker told to stop hands its running job back at once (nak), so
+// another worker finishes it well before the ack deadline would.
+func TestStoppingWorkerHandsItsJobBack(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	first := slow(registry(t, dir), 50*time.Millisecond)
+	q := QueueConfig{AckWait: 30 * time.Second}
+	_, _, stop := startWorker(t, n, first, WorkerOptions{ID: "leaving", Queue: q})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "tiny"))
+
+	out := make(chan error, 1)
+	go func() {
+		_, err := g.Generate(context.Background(), "tiny", sd.Request{Prompt: "handed back", Seed: 1, HasSeed: true, Steps: 8})
+		out <- err
+	}()
+	<-first.started
+	start := time.Now()
+	stop()
+	second, _, _ := startWorker(t, n, registry(t, dir), WorkerOptions{ID: "next", Queue: q})
+	select {
+	case err := <-out:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handed-back job did not finish before half the ack deadline")
+	}
+	if s := second.Stats(); s.Jobs != 1 || s.Redelivered != 1 {
+		t.Errorf("next worker's stats %+v, want the redelivered job", s)
+	}
+	t.Logf("handed over and finished in %v (ack deadline %v)", time.Since(start).Round(time.Millisecond), q.AckWait)
+}
+
+// Losing a gateway loses only its own open requests: another gateway
+// keeps serving from the same workers.
+func TestLosingAGatewayLeavesTheOthersServing(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	run := slow(registry(t, dir), 20*time.Millisecond)
+	startWorker(t, n, run, WorkerOptions{ID: "w"})
+	nc1 := n.connect(t)
+	g1, err := NewGateway(context.Background(), nc1, GatewayOptions{ResultPoll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g1.Close()
+	g2 := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g1, "tiny"))
+	waitFor(t, "the advert", served(g2, "tiny"))
+
+	lost := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := g1.Generate(ctx, "tiny", sd.Request{Prompt: "orphan", Steps: 8})
+		lost <- err
+	}()
+	<-run.started
+	nc1.Close() // the gateway's process dies
+	if err := <-lost; err == nil {
+		t.Error("a request on the dead gateway succeeded")
+	}
+	for i := range 2 {
+		if _, err := g2.Generate(context.Background(), "tiny", sd.Request{Prompt: "still here", Steps: 2, Seed: uint64(i), HasSeed: true}); err != nil {
+			t.Fatalf("the surviving gateway: %v", err)
+		}
+	}
+}

@@ -64,10 +64,11 @@ func (w *Worker) pull(ctx context.Context, model string, stream jetstream.Stream
 	return nil
 }
 
-// coldReady reports whether work has been waiting (undelivered, or
-// delivered and not yet acknowledged: possibly a dead worker's) for at
-// least ColdGrace. Ack-pending work counts only after AckWait more, the
-// soonest a dead worker's job can be redelivered.
+// coldReady reports whether the stream has held work (undelivered, or
+// delivered and unacknowledged: maybe a dead or stopping worker's) for at
+// least ColdGrace. The pull that follows does not wait, so it only takes a
+// job no warm worker's waiting pull took: a running job is not
+// deliverable, a handed-back or expired one is.
 func (w *Worker) coldReady(ctx context.Context, cons jetstream.Consumer, since *time.Time) (bool, error) {
 	ictx, cancel := context.WithTimeout(ctx, w.opts.PollWait)
 	defer cancel()
@@ -83,11 +84,7 @@ func (w *Worker) coldReady(ctx context.Context, cons jetstream.Consumer, since *
 	if since.IsZero() {
 		*since = now
 	}
-	grace := w.opts.ColdGrace
-	if info.NumPending == 0 {
-		grace += w.opts.Queue.AckWait
-	}
-	return now.Sub(*since) >= grace, nil
+	return now.Sub(*since) >= w.opts.ColdGrace, nil
 }
 
 // runJob runs one delivery of a job and answers it. Order matters: the
