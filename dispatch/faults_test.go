@@ -316,3 +316,23 @@ func TestLosingAGatewayLeavesTheOthersServing(t *testing.T) {
 		}
 	}
 }
+
+// A request's deadline ends the job on the worker too.
+func TestDeadlineEndsTheJobOnTheWorker(t *testing.T) {
+	dir := tinyModels(t)
+	n := startNATS(t)
+	w, _, _ := startWorker(t, n, slow(registry(t, dir), 50*time.Millisecond), WorkerOptions{ID: "w"})
+	g := startGateway(t, n, GatewayOptions{})
+	waitFor(t, "the advert", served(g, "tiny"))
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := g.Generate(ctx, "tiny", sd.Request{Prompt: "too long", Steps: 100})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the deadline of 600ms answered after %v", took)
+	}
+	waitFor(t, "the worker to stop the job", func() bool { s := w.Stats(); return s.Cancelled+s.Failed == 1 })
+}

@@ -51,6 +51,10 @@ type QueueConfig struct {
 	MaxQueue   int           // jobs queued or running per model (default 64)
 	AckWait    time.Duration // redelivery after a silent worker (default 10s)
 	MaxDeliver int           // deliveries of one job before it is dropped (default 5)
+	// MaxAge drops jobs older than this (default 1h): a job no worker
+	// could finish (it kills every worker it reaches) would otherwise hold
+	// a queue slot after its last delivery if its gateway died too.
+	MaxAge time.Duration
 }
 
 func (c *QueueConfig) fill() {
@@ -62,6 +66,9 @@ func (c *QueueConfig) fill() {
 	}
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = time.Hour
 	}
 }
 
@@ -76,6 +83,7 @@ func ensureQueue(ctx context.Context, js jetstream.JetStream, model string, c Qu
 		Storage:     jetstream.FileStorage,
 		MaxMsgs:     int64(c.MaxQueue),
 		Discard:     jetstream.DiscardNew,
+		MaxAge:      c.MaxAge,
 		Duplicates:  time.Minute,
 	}
 	stream, err := retry(ctx, func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) },
