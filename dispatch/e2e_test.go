@@ -59,9 +59,8 @@ func TestGenerateThroughWorkerMatchesInProcess(t *testing.T) {
 	if steps.Load() == 0 {
 		t.Error("no progress reached the gateway")
 	}
-	if g.Stats().Resident != 1 {
-		t.Errorf("Stats = %+v, want the worker's resident model", g.Stats())
-	}
+	// The next heartbeat advertises the model as resident.
+	waitFor(t, "the resident model in the stats", func() bool { return g.Stats().Resident == 1 })
 }
 
 func TestEditInputsCrossTheWire(t *testing.T) {
@@ -176,6 +175,7 @@ func TestWarmWorkerTakesJobsFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitFor(t, "the jobs to be counted", func() bool { return warm.Stats().Jobs+cold.Stats().Jobs == 3 })
 	if w, c := warm.Stats().Jobs, cold.Stats().Jobs; w != 3 || c != 0 {
 		t.Errorf("warm ran %d, cold ran %d; want 3 and 0", w, c)
 	}

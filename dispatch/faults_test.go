@@ -194,6 +194,8 @@ func TestKilledWorkersJobIsRedeliveredWithIdenticalPixels(t *testing.T) {
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
+	// The worker counts the job after the gateway has it.
+	waitFor(t, "the rescuer to count the job", func() bool { return second.Stats().Jobs == 1 })
 	if s := second.Stats(); s.Jobs != 1 || s.Redelivered != 1 {
 		t.Errorf("rescuer stats %+v, want one redelivered job", s)
 	}
@@ -275,6 +277,7 @@ func TestStoppingWorkerHandsItsJobBack(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the handed-back job did not finish before half the ack deadline")
 	}
+	waitFor(t, "the next worker to count the job", func() bool { return second.Stats().Jobs == 1 })
 	if s := second.Stats(); s.Jobs != 1 || s.Redelivered != 1 {
 		t.Errorf("next worker's stats %+v, want the redelivered job", s)
 	}

@@ -85,7 +85,16 @@ func (g *Gateway) Generate(ctx context.Context, modelID string, req sd.Request) 
 				req.Progress(p.Step, p.Total)
 			}
 			continue
-		case <-hint:
+		case m := <-hint:
+			if len(m.Data) > 0 { // an inline result
+				res, _, err := decodeResult(id, m.Data)
+				if errors.Is(err, ErrBadMessage) {
+					g.log.Warn("bad inline result", "job", id, "err", err)
+					continue // the worker falls back to the object store
+				}
+				_ = m.Respond([]byte(inlineOK))
+				return g.finish(start, res, err)
+			}
 		case <-poll.C:
 		case <-waitCtx.Done():
 			g.abandon(modelID, id, ack.Sequence)
@@ -98,14 +107,22 @@ func (g *Gateway) Generate(ctx context.Context, modelID string, req sd.Request) 
 		if !found {
 			continue
 		}
-		if err == nil {
-			elapsed := g.opts.Now().Sub(start)
-			g.observe(elapsed)
-			// The gateway's view of the wait: everything but the run.
-			res.QueueWait = max(elapsed-res.Total-res.ModelLoad, 0)
-		}
-		return res, err
+		return g.finish(start, res, err)
 	}
+}
+
+// inlineOK is the gateway's answer to an inline result it has taken.
+const inlineOK = "ok"
+
+// finish records a job's round trip and fills in the gateway's view of the
+// wait: everything but the run.
+func (g *Gateway) finish(start time.Time, res sd.Result, err error) (sd.Result, error) {
+	if err == nil {
+		elapsed := g.opts.Now().Sub(start)
+		g.observe(elapsed)
+		res.QueueWait = max(elapsed-res.Total-res.ModelLoad, 0)
+	}
+	return res, err
 }
 
 // fetchResult reads and deletes job's result object; found is false while

@@ -162,20 +162,40 @@ func (w *Worker) runJob(ctx context.Context, model string, msg jetstream.Msg, ob
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, perr := obj.PutBytes(pctx, resultObject(job.ID), blob); perr != nil {
-		log.Warn("store result", "err", perr)
+	if err := w.deliver(pctx, job.ID, blob, obj); err != nil {
+		log.Warn("deliver result", "err", err)
 		_ = msg.Nak()
 		return
 	}
 	if err := msg.DoubleAck(pctx); err != nil {
 		log.Warn("ack", "err", err)
 	}
-	_ = w.nc.Publish(resultSubject(job.ID), nil)
 	w.jobs.Add(1)
 	if err != nil {
 		w.failed.Add(1)
 		log.Info("job failed", "err", err)
 	}
+}
+
+// inlineWait is how long a worker waits for a gateway to confirm an
+// inline result before it stores the result as an object instead.
+const inlineWait = 2 * time.Second
+
+// deliver hands a result to the waiting gateway. A result that fits in one
+// message goes inline as a request: the gateway's "ok" means it has it, and
+// no object is written. Otherwise (too large, or no gateway answered: it
+// is reconnecting, or gone) the result is stored as res-<job>, then hinted.
+func (w *Worker) deliver(ctx context.Context, job string, blob []byte, obj jetstream.ObjectStore) error {
+	if int64(len(blob)) <= w.nc.MaxPayload()-4096 {
+		if reply, err := w.nc.Request(resultSubject(job), blob, inlineWait); err == nil && string(reply.Data) == inlineOK {
+			return nil
+		}
+	}
+	if _, err := obj.PutBytes(ctx, resultObject(job), blob); err != nil {
+		return fmt.Errorf("store result: %w", err)
+	}
+	_ = w.nc.Publish(resultSubject(job), nil)
+	return nil
 }
 
 // heartbeat keeps the ack deadline alive between steps (model loads,
