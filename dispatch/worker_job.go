@@ -88,9 +88,9 @@ func (w *Worker) coldReady(ctx context.Context, cons jetstream.Consumer, since *
 }
 
 // runJob runs one delivery of a job and answers it. Order matters: the
-// result object is written before the ack, so a worker that dies between
-// the two only causes a duplicate run that overwrites it with the same
-// bytes; the hint goes last.
+// result is delivered (confirmed inline, or stored) before the ack, so a
+// worker that dies between the two only causes a duplicate run, with the
+// same bytes, that nobody reads.
 func (w *Worker) runJob(ctx context.Context, model string, msg jetstream.Msg, obj jetstream.ObjectStore) {
 	job, err := decodeJob(msg.Data())
 	if err == nil && job.Model != model {
