@@ -15,7 +15,7 @@ MODELS        ?= ./models
 PREFIX        ?= /usr/local
 DESTDIR       ?=
 
-.PHONY: deps build test run bench lint clean install chaos
+.PHONY: deps build test run bench lint clean install chaos cluster
 
 deps: $(ORT_LIB)
 
@@ -53,6 +53,11 @@ chaos:
 
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+# cluster: nats-server, PostgreSQL, Redis, two workers and two gateways on
+# the tiny model (scripts/cluster.sh); Ctrl-C stops it.
+cluster: build
+	bash scripts/cluster.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

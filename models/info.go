@@ -18,6 +18,9 @@ var (
 	ErrQueueTimeout = errors.New("timed out waiting in the queue")
 	// ErrClosed: the worker is shutting down and takes no more jobs.
 	ErrClosed = errors.New("worker closed")
+	// ErrNoWorker: no live worker serves the model (scale-out gateways);
+	// answer 503 at once.
+	ErrNoWorker = errors.New("no worker serves the model")
 )
 
 // Info describes one servable model to the API layer.

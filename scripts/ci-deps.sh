@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # System packages the tests use beyond Go and the ONNX Runtime library, from
 # Debian's archive: redis-server for the cache's Redis store tests and
-# postgresql (initdb, pg_ctl) for the PostgreSQL key store tests, and
-# chromium for the browser tests of the web pages (server/browsertest); they
-# skip, saying so, when it is missing. Safe to run again; .ci/run calls it.
+# postgresql (initdb, pg_ctl) for the PostgreSQL key store tests, chromium
+# for the browser tests of the web pages (server/browsertest) — they skip,
+# saying so, when it is missing — and nats-server for scripts/cluster.sh
+# (the dispatch tests embed nats-server as a Go module). Safe to run again;
+# .ci/run calls it.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0

@@ -127,6 +127,9 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 	case errors.Is(err, models.ErrQueueTimeout):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is overloaded: the request waited too long for a free GPU. Please retry."}
+	case errors.Is(err, models.ErrNoWorker):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "no_worker_available",
+			retry: true, retryAfter: s.opts.RetryAfter, message: "No GPU worker serves this model right now. Please retry later."}
 	case errors.Is(err, models.ErrClosed):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is shutting down. Please retry."}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -156,6 +157,7 @@ func TestGeneratorErrorsMapToStatuses(t *testing.T) {
 		{"queue full bare", models.ErrQueueFull, 429, "requests", "rate_limit_exceeded", "7", ""},
 		{"queue timeout", models.ErrQueueTimeout, 503, "server_error", "engine_overloaded", "7", ""},
 		{"closed", models.ErrClosed, 503, "server_error", "engine_overloaded", "7", ""},
+		{"no worker", fmt.Errorf("wrapped: %w", models.ErrNoWorker), 503, "server_error", "no_worker_available", "7", ""},
 		{"deadline", context.DeadlineExceeded, 504, "server_error", "timeout", "", ""},
 		{"model vanished", models.ErrModelNotFound, 404, "invalid_request_error", "model_not_found", "", ""},
 		{"anything else", errors.New("onnxruntime: CUDA out of memory at /secret/path"), 500, "server_error", "<null>", "", messageServerError},

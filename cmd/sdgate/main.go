@@ -34,6 +34,8 @@ func commands() map[string]command {
 		"gpucheck": {"measure a model on the device: provider, sessions, step and decode times, memory", runGPUCheck},
 		"serve":    {"serve the OpenAI Images API", runServe},
 		"keys":     {"create, list and revoke API keys; show their usage", runKeys},
+		"gateway":  {"serve the API for a cluster: jobs to workers over NATS, keys in PostgreSQL", runGateway},
+		"worker":   {"run jobs from NATS on this machine's GPU for the cluster's gateways", runWorker},
 	}
 }
 
