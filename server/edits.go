@@ -111,6 +111,9 @@ func (s *Server) createImageVariation(c *gin.Context) error {
 // respondImages runs a job and answers with the images in the generations
 // response shape.
 func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGenerationRequest) error {
+	if job.Plan.Stream {
+		return s.streamJob(c, job, req)
+	}
 	out, err := s.produce(c, job)
 	if err != nil {
 		return err

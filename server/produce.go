@@ -26,6 +26,17 @@ type imageJob struct {
 	// Cache holds the pixel-determining inputs specific to the endpoint
 	// (operation, image and mask digests, strength); produce fills the rest.
 	Cache cache.Params
+	// stream is set for stream=true: response headers go through it.
+	stream *sseStream
+}
+
+// header sets a response header, through the stream when there is one.
+func (j imageJob) header(c *gin.Context, key, value string) {
+	if j.stream != nil {
+		j.stream.header(key, value)
+		return
+	}
+	c.Header(key, value)
 }
 
 // produced is what the client gets: the encoded images and, for the
@@ -73,9 +84,9 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 	}
 	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
 	ran := stats.get()
-	c.Header("X-Cache", outcome.Header())
+	job.header(c, "X-Cache", outcome.Header())
 	if ran.ModelLoad > 0 {
-		c.Header("X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
+		job.header(c, "X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
 	}
 	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
 		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
