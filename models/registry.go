@@ -35,7 +35,9 @@ type RegistryOptions struct {
 	// MaxResident bounds the models loaded at once (default 1: one GPU's
 	// memory); loading another unloads the least recently used idle one.
 	MaxResident int
-	Logger      *slog.Logger
+	// Batch configures dynamic batching (see BatchOptions).
+	Batch  BatchOptions
+	Logger *slog.Logger
 }
 
 // DefaultKeepAlive is how long an idle model stays loaded.
@@ -53,6 +55,8 @@ type Stats struct {
 	Loads     uint64 // sessions created, all models
 	Unloads   uint64 // unloads, idle and LRU
 	LoadNanos uint64 // total time spent loading
+	// Batches counts batched runs by their number of requests.
+	Batches BatchSizes
 }
 
 // Registry is the set of servable models and the single GPU worker they
@@ -67,6 +71,9 @@ type Registry struct {
 	keepAlive   time.Duration
 	maxResident int
 	names       IdentityConfig
+	batch       BatchOptions
+	batches     batcher
+	batchSizes  batchSizeCounter
 
 	rescanMu sync.Mutex // one rescan at a time
 	mu       sync.Mutex // guards entries, ident, broken and each entry's use state
@@ -87,6 +94,9 @@ type entry struct {
 	inUse     int           // jobs between load and the end of generation
 	lastUsed  time.Time
 	dropped   bool // removed by Rescan: jobs still queued for it must not reload it
+	// Dynamic batching: images per batch (<= 1: off) and window.
+	maxBatch    int
+	batchWindow time.Duration
 }
 
 // folderSettings is the registry's part of a folder's sdgate.json (the sd
@@ -98,6 +108,9 @@ type folderSettings struct {
 	Aliases       []string           `json:"aliases"`
 	QualitySteps  map[string]int     `json:"quality_steps"`
 	StyleGuidance map[string]float64 `json:"style_guidance"`
+	// MaxBatch and BatchWindow ("5ms", "0s") override BatchOptions.
+	MaxBatch    *int   `json:"max_batch"`
+	BatchWindow string `json:"batch_window"`
 }
 
 // NewRegistry scans opts.Dir and starts the worker and the keep-alive janitor.
@@ -115,8 +128,11 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	if opts.MaxResident <= 0 {
 		opts.MaxResident = 1
 	}
+	if opts.Batch.MaxBatch == 0 {
+		opts.Batch.MaxBatch = DefaultMaxBatch
+	}
 	r := &Registry{
-		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
+		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident, batch: opts.Batch,
 		names:   IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
 		entries: map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
 	}
@@ -238,6 +254,10 @@ func (r *Registry) open(id, path string) (*entry, error) {
 		}
 		keep = d
 	}
+	maxBatch, window, err := fs.batching(r.batch)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", spec.ErrBadModel, filepath.Join(path, "sdgate.json"), err)
+	}
 	// The folder's version: the newest of its configs, so editing
 	// sdgate.json counts as a change on rescan.
 	var created time.Time
@@ -254,7 +274,7 @@ func (r *Registry) open(id, path string) (*entry, error) {
 		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
 	}
 	r.log.Info("model found", "id", id, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
-	return &entry{info: info, model: m, keepAlive: keep}, nil
+	return &entry{info: info, model: m, keepAlive: keep, maxBatch: maxBatch, batchWindow: window}, nil
 }
 
 func looksLikeModel(dir string) bool {
@@ -323,7 +343,8 @@ func (r *Registry) Stats() Stats {
 		}
 	}
 	r.mu.Unlock()
-	return Stats{Resident: resident, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load()}
+	return Stats{Resident: resident, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load(),
+		Batches: r.batchSizes.snapshot()}
 }
 
 // Ready reports whether the default model can serve: it validated and its
@@ -360,6 +381,11 @@ func (r *Registry) Generate(ctx context.Context, id string, req spec.Request) (s
 	}
 	if err := e.model.Validate(req); err != nil {
 		return spec.Result{}, err
+	}
+	if bp, ok := e.model.(BatchPipeline); ok && e.maxBatch > 1 {
+		if key, err := bp.BatchKey(req); err == nil {
+			return r.generateBatched(ctx, e, bp, key, req)
+		}
 	}
 	var res spec.Result
 	queued := time.Now()
