@@ -102,7 +102,10 @@ func TestBatchingCollectsQueuedRequests(t *testing.T) {
 	r, p := batchRegistry(t, RegistryOptions{QueueSize: 8, Batch: BatchOptions{MaxBatch: 4}}, "")
 	p.hold, p.started = make(chan struct{}), make(chan struct{})
 	first := make(chan error, 1)
-	go func() { _, err := r.Generate(context.Background(), "m", spec.Request{Steps: 2, Seed: 100}); first <- err }()
+	go func() {
+		_, err := r.Generate(context.Background(), "m", spec.Request{Steps: 2, Seed: 100})
+		first <- err
+	}()
 	<-p.started
 	var reqs []spec.Request
 	for i := range 5 {
