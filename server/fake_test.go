@@ -36,6 +36,7 @@ type fakeGenerator struct {
 	// always fall back to the default.
 	names      models.IdentityConfig
 	queueDepth func() int // nil: the queue's depth, or 0 without one
+	stats      models.Stats
 }
 
 // Interface guard.
@@ -62,7 +63,7 @@ func (f *fakeGenerator) Resolve(name string) (models.Info, bool) { return f.iden
 func (f *fakeGenerator) Aliases() map[string]string              { return f.identity().Aliases() }
 func (f *fakeGenerator) Default() models.DefaultState            { return f.identity().Default() }
 func (f *fakeGenerator) CountTokens(text string) int             { return estimateCLIPTokens(text) }
-func (f *fakeGenerator) Stats() models.Stats                     { return models.Stats{} }
+func (f *fakeGenerator) Stats() models.Stats                     { return f.stats }
 
 func (f *fakeGenerator) QueueDepth() int {
 	switch {
