@@ -14,6 +14,7 @@ import (
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
@@ -57,6 +58,9 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 // and the response headers.
 func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced, error) {
 	ctx := c.Request.Context()
+	if k := callerKey(c); k != nil {
+		ctx = models.WithOwner(ctx, k.ID) // the GPU queue's fairness is per key
+	}
 	plan := job.Plan
 	// The compute may run in the cache's flight goroutine and outlive this
 	// request (a coalesced waiter keeps it going): it must touch neither c
