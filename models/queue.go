@@ -62,8 +62,8 @@ type Queue struct {
 	waiting  *list.List // of *queuedJob, front runs next
 	running  *queuedJob
 	closing  bool
-	avgRun   time.Duration // moving average of job run times
-	finished chan struct{} // closed when the worker exits
+	avgRun   time.Duration     // moving average of job run times
+	finished chan struct{}     // closed when the worker exits
 	served   map[string]uint64 // owner -> dispatch number of its last job
 	dispatch uint64
 }
