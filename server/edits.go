@@ -118,10 +118,7 @@ func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGen
 	if err != nil {
 		return err
 	}
-	payloads := s.deliver(c.Request, job.Plan, out.images)
-	textTokens := s.textTokens(req, out.result)
-	c.JSON(http.StatusOK, ToImagesResponse(job.Plan, out.result, payloads, s.opts.Now(), textTokens))
-	return nil
+	return s.respondJSON(c, job.Plan, out.result, out.images, s.textTokens(req, out.result))
 }
 
 // multipartBoundary insists on multipart/form-data and returns its boundary

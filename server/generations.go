@@ -47,11 +47,7 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res := out.result
-	payloads := s.deliver(c.Request, plan, out.images)
-	textTokens := s.textTokens(req, res)
-	c.JSON(http.StatusOK, ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens))
-	return nil
+	return s.respondJSON(c, plan, out.result, out.images, s.textTokens(req, out.result))
 }
 
 // readJSONBody insists on a JSON content type and reads the (size-capped)
