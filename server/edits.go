@@ -118,7 +118,7 @@ func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGen
 	if err != nil {
 		return err
 	}
-	return s.respondJSON(c, job.Plan, out.result, out.images, s.textTokens(req, out.result))
+	return s.respondJSON(c, job.Plan, out.result, out.images, out.b64, s.textTokens(req, out.result))
 }
 
 // multipartBoundary insists on multipart/form-data and returns its boundary

@@ -47,7 +47,7 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.respondJSON(c, plan, out.result, out.images, s.textTokens(req, out.result))
+	return s.respondJSON(c, plan, out.result, out.images, out.b64, s.textTokens(req, out.result))
 }
 
 // readJSONBody insists on a JSON content type and reads the (size-capped)

@@ -44,6 +44,7 @@ func (j imageJob) header(c *gin.Context, key, value string) {
 // response body, their seeds and the prompt that conditioned them.
 type produced struct {
 	images  [][]byte
+	b64     [][]byte    // the images in base64 when the cache kept it, else nil
 	result  spec.Result // Images carry seeds only; Prompt is the revised prompt
 	outcome cache.Outcome
 }
@@ -81,6 +82,13 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 			return cache.Entry{}, err
 		}
 		e := cache.Entry{Images: images, ContentType: contentTypes[plan.OutputFormat], RevisedPrompt: res.Prompt, Elapsed: res.Total}
+		if plan.ResponseFormat == compat.ResponseFormatB64JSON {
+			e.B64 = make([][]byte, len(images))
+			for i, img := range images {
+				e.B64[i] = make([]byte, base64.StdEncoding.EncodedLen(len(img)))
+				base64.StdEncoding.Encode(e.B64[i], img)
+			}
+		}
 		for _, img := range res.Images {
 			e.Seeds = append(e.Seeds, img.Seed)
 		}
@@ -106,7 +114,7 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 	if usage.Cached {
 		usage.GPUSeconds, usage.Steps = 0, 0
 	}
-	out := produced{images: entry.Images, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
+	out := produced{images: entry.Images, b64: entry.B64, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
 	for _, seed := range entry.Seeds {
 		out.result.Images = append(out.result.Images, spec.Image{Seed: seed})
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/gin-gonic/gin"
@@ -32,11 +34,12 @@ var b64Mark = func() string {
 
 func b64Placeholder(i int) string { return fmt.Sprintf("%s%d.", b64Mark, i) }
 
-// responseBuffers recycles the buffers of b64_json answers.
-var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// encodeBuffers recycle the base64 of images the cache holds no base64 for.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// respondJSON answers the images in the generations response shape.
-func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, res spec.Result, images [][]byte, textTokens int) error {
+// respondJSON answers the images in the generations response shape; b64,
+// when not nil, holds the images' base64 already (a cache hit).
+func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, res spec.Result, images, b64 [][]byte, textTokens int) error {
 	if plan.ResponseFormat == compat.ResponseFormatURL {
 		payloads := s.deliver(c.Request, plan, images)
 		c.JSON(http.StatusOK, ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens))
@@ -51,28 +54,46 @@ func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, res spec.Resul
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
-	buf := responseBuffers.Get().(*bytes.Buffer)
-	defer responseBuffers.Put(buf)
-	buf.Reset()
-	size := len(head) + 1
-	for _, img := range images {
-		size += base64.StdEncoding.EncodedLen(len(img))
-	}
-	buf.Grow(size)
+	// Cut the marshalled answer at the placeholders: len(images)+1 pieces.
+	pieces := make([][]byte, 0, len(images)+1)
+	size := 0
 	rest := head
 	for i, img := range images {
-		mark := []byte(b64Placeholder(i))
-		at := bytes.Index(rest, mark)
+		mark := b64Placeholder(i)
+		at := bytes.Index(rest, []byte(mark))
 		if at < 0 {
 			return fmt.Errorf("encode response: placeholder %d missing", i)
 		}
-		buf.Write(rest[:at])
-		out := buf.AvailableBuffer()[:base64.StdEncoding.EncodedLen(len(img))]
-		base64.StdEncoding.Encode(out, img)
-		buf.Write(out) // appends in place: out is the buffer's own free space
+		pieces = append(pieces, rest[:at])
+		size += at + base64.StdEncoding.EncodedLen(len(img))
 		rest = rest[at+len(mark):]
 	}
-	buf.Write(rest)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", buf.Bytes())
+	pieces = append(pieces, rest)
+	size += len(rest)
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(size))
+	c.Status(http.StatusOK)
+	w := c.Writer
+	for i, img := range images {
+		if _, err := w.Write(pieces[i]); err != nil {
+			return nil // the client left; nothing more to say
+		}
+		data := []byte(nil)
+		if b64 != nil {
+			data = b64[i]
+		} else {
+			buf := encodeBuffers.Get().(*[]byte)
+			defer encodeBuffers.Put(buf)
+			*buf = slices.Grow((*buf)[:0], base64.StdEncoding.EncodedLen(len(img)))[:base64.StdEncoding.EncodedLen(len(img))]
+			base64.StdEncoding.Encode(*buf, img)
+			data = *buf
+		}
+		if _, err := w.Write(data); err != nil {
+			return nil
+		}
+	}
+	w.Write(pieces[len(images)])
 	return nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -28,22 +29,26 @@ func TestRespondJSONMatchesEncodingJSON(t *testing.T) {
 		{ResponseFormat: compat.ResponseFormatB64JSON, RevisedPrompt: true},
 		{ResponseFormat: compat.ResponseFormatB64JSON, Usage: true, Width: 64, Height: 64, Quality: "high", OutputFormat: "png", Background: "opaque"},
 	} {
-		w := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(w)
-		c.Request = httptest.NewRequest("POST", "/v1/images/generations", nil)
-		if err := s.respondJSON(c, plan, res, images, 7); err != nil {
-			t.Fatal(err)
-		}
 		payloads := make([]imagePayload, len(images))
+		cached := make([][]byte, len(images))
 		for i, img := range images {
 			payloads[i].B64 = base64.StdEncoding.EncodeToString(img)
+			cached[i] = []byte(payloads[i].B64)
 		}
 		want, _ := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), 7))
-		if got := w.Body.String(); got != string(want) {
-			t.Errorf("got  %s\nwant %s", got, want)
-		}
-		if ct := w.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
-			t.Errorf("content type %q", ct)
+		for _, b64 := range [][][]byte{nil, cached} {
+			w := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(w)
+			c.Request = httptest.NewRequest("POST", "/v1/images/generations", nil)
+			if err := s.respondJSON(c, plan, res, images, b64, 7); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.Body.String(); got != string(want) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			if ct, cl := w.Header().Get("Content-Type"), w.Header().Get("Content-Length"); ct != "application/json; charset=utf-8" || cl != fmt.Sprint(len(want)) {
+				t.Errorf("content type %q, length %s for %d bytes", ct, cl, len(want))
+			}
 		}
 	}
 }
