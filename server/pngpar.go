@@ -111,19 +111,41 @@ func encodeStrip(img *image.RGBA, y0, y1, bpp, level int, last bool) stripOut {
 	}
 	var z bytes.Buffer
 	z.Grow(len(filtered) / 2)
-	fw, err := flate.NewWriter(&z, level)
+	fw, err := flateWriter(&z, level)
 	if err != nil {
 		return stripOut{err: err}
 	}
-	if _, err := fw.Write(filtered); err != nil {
+	defer flateWriters.Put(fw)
+	if _, err := fw.w.Write(filtered); err != nil {
 		return stripOut{err: err}
 	}
 	if last {
-		err = fw.Close()
+		err = fw.w.Close()
 	} else {
-		err = fw.Flush()
+		err = fw.w.Flush()
 	}
 	return stripOut{data: z.Bytes(), adler: adler32.Checksum(filtered), n: len(filtered), err: err}
+}
+
+// flateWriters recycle compressors: a new one allocates about a megabyte
+// of tables, more than a strip's work at the fastest level.
+var flateWriters sync.Pool
+
+type pooledFlate struct {
+	w     *flate.Writer
+	level int
+}
+
+func flateWriter(dst io.Writer, level int) (*pooledFlate, error) {
+	if fw, ok := flateWriters.Get().(*pooledFlate); ok && fw.level == level {
+		fw.w.Reset(dst)
+		return fw, nil
+	}
+	w, err := flate.NewWriter(dst, level)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledFlate{w: w, level: level}, nil
 }
 
 // pixelRow copies row y as RGB bytes.

@@ -86,7 +86,15 @@ func TestAdler32Combine(t *testing.T) {
 // same (fastest) level on a 1024x1024 opaque picture; speedup and size
 // ratio are what docs/performance.md reports.
 func BenchmarkPNGEncode1024(b *testing.B) {
-	img := testImage(1024, 1024, true, 7)
+	for name, img := range map[string]*image.RGBA{
+		"noisy":    testImage(1024, 1024, true, 7),
+		"upscaled": resizeRGBA(testImage(256, 256, true, 7), 1024, 1024), // smooth, as a resized generation
+	} {
+		b.Run(name, func(b *testing.B) { benchPNG(b, img) })
+	}
+}
+
+func benchPNG(b *testing.B, img *image.RGBA) {
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	var ours, std time.Duration
 	var oursN, stdN int
