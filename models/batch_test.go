@@ -113,13 +113,19 @@ func TestBatchingCollectsQueuedRequests(t *testing.T) {
 	}
 	reqs[4].N = 2 // 4 images already wait: it opens the next batch
 	reqs = append(reqs, spec.Request{Steps: 3, Seed: 9})
+	// The four of one image join first (filling a batch), then the rest.
+	var res, later []spec.Result
+	var errs, laterErrs []error
 	done := make(chan struct{})
-	var res []spec.Result
-	var errs []error
-	go func() { res, errs = generateAll(context.Background(), r, reqs); close(done) }()
+	go func() { res, errs = generateAll(context.Background(), r, reqs[:4]); close(done) }()
+	waitFull(t, r)
+	laterDone := make(chan struct{})
+	go func() { later, laterErrs = generateAll(context.Background(), r, reqs[4:]); close(laterDone) }()
 	waitDepth(t, r.queue, 3)
 	close(p.hold)
 	<-done
+	<-laterDone
+	res, errs = append(res, later...), append(errs, laterErrs...)
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -204,5 +210,27 @@ func TestBatchingOffAndBadSettings(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
+	}
+}
+
+// waitFull waits until the open batch of 2-step requests has filled (and
+// left the open batches) while it waits in the queue.
+func waitFull(t *testing.T, r *Registry) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.batches.mu.Lock()
+		open := 0
+		for _, byKey := range r.batches.pending {
+			open += len(byKey)
+		}
+		r.batches.mu.Unlock()
+		if open == 0 && r.queue.Depth() == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never filled")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
