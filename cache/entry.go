@@ -6,7 +6,12 @@ import "time"
 // same bytes serve b64_json and url. Entries are shared between callers and
 // must be treated as read-only once handed to the cache.
 type Entry struct {
-	Images        [][]byte // encoded images, in response order
+	Images [][]byte // encoded images, in response order
+	// B64 is each image in base64, kept when a b64_json request computed
+	// the entry, so b64_json hits copy bytes instead of encoding them;
+	// nil otherwise. The Memory store keeps it (and counts it); the
+	// Redis codec does not carry it.
+	B64           [][]byte
 	Seeds         []uint64 // the seed of each image; Seeds[0] is the request's seed
 	ContentType   string   // of every image, e.g. image/png
 	RevisedPrompt string   // the prompt as the pipeline used it
@@ -31,6 +36,9 @@ func (e Entry) Size() int64 {
 	n := int64(entryOverhead + len(e.ContentType) + len(e.RevisedPrompt) + 8*cap(e.Seeds))
 	for _, img := range e.Images {
 		n += sliceHeader + int64(cap(img))
+	}
+	for _, b := range e.B64 {
+		n += sliceHeader + int64(cap(b))
 	}
 	return n
 }

@@ -223,13 +223,6 @@ func ValidateEdit(req ImageEditRequest, r Rules) error {
 		func() error { return ValidateGeneration(req.Generation(), r) },
 		func() error { return checkStrength(req.Strength) },
 		func() error { return checkEnum("input_fidelity", req.InputFidelity, er.InputFidelities, r.Family) },
-		func() error {
-			if req.Stream != nil && *req.Stream {
-				return fieldErr("stream", CodeInvalidValue,
-					"Invalid 'stream': sdgate does not stream edits; leave stream out or send false.")
-			}
-			return nil
-		},
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -35,6 +35,7 @@ func TestValidateEdit(t *testing.T) {
 			Size: "1536x1024", Quality: "high", OutputFormat: "jpeg", OutputCompression: ptr(80), Background: "opaque",
 			InputFidelity: "low", Stream: ptr(false), Strength: ptr(1.0), Seed: ptr(uint64(1))}, "", ""},
 		{"local any size", FamilyLocal, ImageEditRequest{Images: one, Prompt: "p", Size: "96x64", Strength: ptr(0.01)}, "", ""},
+		{"gpt-image-1 streamed", FamilyGPTImage, ImageEditRequest{Images: one, Prompt: "p", Stream: ptr(true), PartialImages: ptr(3)}, "", ""},
 		{"dall-e-2 image at 4 MiB", FamilyDallE2, ImageEditRequest{Images: []Upload{upload("image", MaxDallE2ImageBytes)}, Prompt: "p"}, "", ""},
 
 		{"dall-e-3 has no edits", FamilyDallE3, ImageEditRequest{Images: one, Prompt: "p"}, "model", CodeInvalidValue},
@@ -52,7 +53,6 @@ func TestValidateEdit(t *testing.T) {
 		{"bad input_fidelity", FamilyGPTImage, ImageEditRequest{Images: one, Prompt: "p", InputFidelity: "max"}, "input_fidelity", CodeInvalidValue},
 		{"strength 0", FamilyLocal, ImageEditRequest{Images: one, Prompt: "p", Strength: ptr(0.0)}, "strength", CodeInvalidValue},
 		{"strength above 1", FamilyLocal, ImageEditRequest{Images: one, Prompt: "p", Strength: ptr(1.5)}, "strength", CodeInvalidValue},
-		{"stream", FamilyGPTImage, ImageEditRequest{Images: one, Prompt: "p", Stream: ptr(true)}, "stream", CodeInvalidValue},
 		{"gpt-image-1.5 multipart quality standard", FamilyGPTImage15, ImageEditRequest{Images: one, Prompt: "p", Quality: "standard"}, "", ""},
 		{"gpt-image-1.5 JSON quality standard", FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Prompt: "p", Quality: "standard"}, "quality", CodeInvalidValue},
 		{"gpt-image-1.5 JSON with mask", FamilyGPTImage15, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Mask: &mask, Prompt: "p"}, "", ""},
@@ -61,6 +61,8 @@ func TestValidateEdit(t *testing.T) {
 		{"JSON two images", FamilyGPTImage, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 1), upload(FieldImages, 1)}, Prompt: "p"}, "images", CodeInvalidValue},
 		{"JSON body on dall-e-2", FamilyDallE2, ImageEditRequest{JSON: true, Images: []Upload{upload(FieldImages, 10)}, Prompt: "p"}, "model", CodeInvalidValue},
 		{"dall-e-2 quality standard", FamilyDallE2, ImageEditRequest{Images: one, Prompt: "p", Quality: "standard"}, "", ""},
+		{"dall-e-2 stream", FamilyDallE2, ImageEditRequest{Images: one, Prompt: "p", Stream: ptr(true)}, "stream", CodeUnsupportedParameter},
+		{"partial_images above 3", FamilyGPTImage, ImageEditRequest{Images: one, Prompt: "p", Stream: ptr(true), PartialImages: ptr(4)}, "partial_images", CodeIntegerAboveMax},
 		{"dall-e-2 n 11", FamilyDallE2, ImageEditRequest{Images: one, Prompt: "p", N: ptr(11)}, "n", CodeIntegerAboveMax},
 	}
 	for _, tt := range tests {

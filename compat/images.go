@@ -126,4 +126,15 @@ type ImageStreamEvent struct {
 const (
 	EventImageGenerationPartial   = "image_generation.partial_image"
 	EventImageGenerationCompleted = "image_generation.completed"
+	EventImageEditPartial         = "image_edit.partial_image"
+	EventImageEditCompleted       = "image_edit.completed"
+	// EventError ends a stream that failed after its first event; its data
+	// is {"type":"error","error":{...}} with the usual error body.
+	EventError = "error"
 )
+
+// StreamErrorEvent is the data of an error event.
+type StreamErrorEvent struct {
+	Type  string    `json:"type"`
+	Error ErrorBody `json:"error"`
+}

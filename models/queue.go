@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -17,16 +18,30 @@ type QueueOptions struct {
 	// MaxRetryAfter caps the Retry-After estimate of QueueFullError
 	// (default 60s, what openai-python still honours).
 	MaxRetryAfter time.Duration
+	// OwnerShare is the fraction of the waiting slots one owner (API key,
+	// see WithOwner) may hold, at least one; 0 means DefaultOwnerShare, 1
+	// or more no limit. Jobs without an owner share one unlimited slot.
+	OwnerShare float64
 }
+
+// DefaultOwnerShare lets one key hold half the queue: the other half stays
+// open to everyone else however much one key sends.
+const DefaultOwnerShare = 0.5
 
 // QueueFullError is ErrQueueFull with a hint of when a retry may succeed,
 // estimated from recent job times. RetryAfter is 0 when nothing has run yet.
 type QueueFullError struct {
 	Waiting    int
 	RetryAfter time.Duration
+	// Share: the caller's key holds its whole share of the queue, though
+	// the queue itself has room for others.
+	Share bool
 }
 
 func (e *QueueFullError) Error() string {
+	if e.Share {
+		return fmt.Sprintf("queue share full: %d of this key's jobs waiting", e.Waiting)
+	}
 	return fmt.Sprintf("queue full: %d jobs waiting", e.Waiting)
 }
 
@@ -40,14 +55,17 @@ type Queue struct {
 	size          int
 	maxWait       time.Duration
 	maxRetryAfter time.Duration
+	ownerCap      int // waiting jobs one owner may hold
 
 	mu       sync.Mutex
 	wake     *sync.Cond // signalled when a job is queued or closing starts
 	waiting  *list.List // of *queuedJob, front runs next
 	running  *queuedJob
 	closing  bool
-	avgRun   time.Duration // moving average of job run times
-	finished chan struct{} // closed when the worker exits
+	avgRun   time.Duration     // moving average of job run times
+	finished chan struct{}     // closed when the worker exits
+	served   map[string]uint64 // owner -> dispatch number of its last job
+	dispatch uint64
 }
 
 type jobState int
@@ -65,6 +83,7 @@ type queuedJob struct {
 	run    func() error
 	ended  func() error // non-nil once the job's ctx is done
 	cancel context.CancelCauseFunc
+	owner  string
 	state  jobState
 	elem   *list.Element
 	result chan error // buffered: the worker never blocks on it
@@ -76,7 +95,13 @@ func NewQueue(size int, opts QueueOptions) *Queue {
 	if opts.MaxRetryAfter <= 0 {
 		opts.MaxRetryAfter = time.Minute
 	}
+	share := opts.OwnerShare
+	if share <= 0 {
+		share = DefaultOwnerShare
+	}
 	q := &Queue{
+		ownerCap:      max(1, int(math.Ceil(share*float64(max(size, 0))))),
+		served:        map[string]uint64{},
 		size:          max(size, 0),
 		maxWait:       opts.MaxWait,
 		maxRetryAfter: opts.MaxRetryAfter,
@@ -106,6 +131,7 @@ func (q *Queue) Do(ctx context.Context, job func(ctx context.Context) error) err
 			return skipped(jobCtx)
 		},
 		cancel: cancel,
+		owner:  ownerFrom(ctx),
 		result: make(chan error, 1),
 	}
 
@@ -116,6 +142,11 @@ func (q *Queue) Do(ctx context.Context, job func(ctx context.Context) error) err
 	}
 	if busy := q.waiting.Len() + q.runningCount(); busy > q.size {
 		err := &QueueFullError{Waiting: q.waiting.Len(), RetryAfter: q.retryAfterLocked()}
+		q.mu.Unlock()
+		return err
+	}
+	if n := q.waitingOf(j.owner); j.owner != "" && n >= q.ownerCap && q.size > 0 {
+		err := &QueueFullError{Waiting: n, RetryAfter: q.retryAfterLocked(), Share: true}
 		q.mu.Unlock()
 		return err
 	}
@@ -206,7 +237,9 @@ func (q *Queue) work() {
 			q.mu.Unlock()
 			return
 		}
-		j := q.waiting.Remove(q.waiting.Front()).(*queuedJob)
+		j := q.waiting.Remove(q.nextLocked()).(*queuedJob)
+		q.dispatch++
+		q.served[j.owner] = q.dispatch
 		j.state = stateRunning
 		q.running = j
 		q.mu.Unlock()
@@ -286,4 +319,50 @@ func (q *Queue) Check() error {
 		return &QueueFullError{Waiting: q.waiting.Len(), RetryAfter: q.retryAfterLocked()}
 	}
 	return nil
+}
+
+// Fairness: the worker takes the oldest job of the owner it served least
+// recently (owners it never served first), so owners take turns however
+// many jobs one of them queued; within an owner, jobs run in order.
+
+type ownerKey struct{}
+
+// WithOwner tags ctx with the owner of the jobs queued under it (an API
+// key id) for the queue's fairness.
+func WithOwner(ctx context.Context, owner string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, owner)
+}
+
+func ownerFrom(ctx context.Context) string {
+	s, _ := ctx.Value(ownerKey{}).(string)
+	return s
+}
+
+// nextLocked picks the job to run next.
+func (q *Queue) nextLocked() *list.Element {
+	best := q.waiting.Front()
+	bestServed := q.served[best.Value.(*queuedJob).owner]
+	seen := map[string]bool{best.Value.(*queuedJob).owner: true}
+	for e := best.Next(); e != nil && bestServed > 0; e = e.Next() {
+		o := e.Value.(*queuedJob).owner
+		if seen[o] {
+			continue // only an owner's oldest job competes
+		}
+		seen[o] = true
+		if s := q.served[o]; s < bestServed {
+			best, bestServed = e, s
+		}
+	}
+	return best
+}
+
+// waitingOf counts owner's waiting jobs.
+func (q *Queue) waitingOf(owner string) int {
+	n := 0
+	for e := q.waiting.Front(); e != nil; e = e.Next() {
+		if e.Value.(*queuedJob).owner == owner {
+			n++
+		}
+	}
+	return n
 }

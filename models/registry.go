@@ -38,7 +38,9 @@ type RegistryOptions struct {
 	// OpenVariant opens a folder with LoRAs merged at load (LoRA aliases
 	// and requests' loras); nil serves neither.
 	OpenVariant VariantOpener
-	Logger      *slog.Logger
+	// Batch configures dynamic batching (see BatchOptions).
+	Batch  BatchOptions
+	Logger *slog.Logger
 	// BrokenBackoff is the first wait before a model that failed to load is
 	// tried again (default DefaultBrokenBackoff; doubles per failure).
 	BrokenBackoff time.Duration
@@ -64,6 +66,8 @@ type Stats struct {
 	Loads     uint64 // sessions created, all models
 	Unloads   uint64 // unloads, idle and LRU
 	LoadNanos uint64 // total time spent loading
+	// Batches counts batched runs by their number of requests.
+	Batches BatchSizes
 }
 
 // Registry is the set of servable models and the single GPU worker they
@@ -78,6 +82,9 @@ type Registry struct {
 	keepAlive   time.Duration
 	maxResident int
 	names       IdentityConfig
+	batch       BatchOptions
+	batches     batcher
+	batchSizes  batchSizeCounter
 
 	rescanMu sync.Mutex // one rescan at a time
 	mu       sync.Mutex // guards entries, ident, broken and each entry's use state
@@ -115,6 +122,9 @@ type entry struct {
 	transient bool
 	// loraAliases are the folder's sdgate.json aliases that name LoRAs.
 	loraAliases map[string][]spec.LoRA
+	// Dynamic batching: images per batch (<= 1: off) and window.
+	maxBatch    int
+	batchWindow time.Duration
 }
 
 // folderSettings is the registry's part of a folder's sdgate.json (the sd
@@ -126,6 +136,9 @@ type folderSettings struct {
 	Aliases       folderAliases      `json:"aliases"`
 	QualitySteps  map[string]int     `json:"quality_steps"`
 	StyleGuidance map[string]float64 `json:"style_guidance"`
+	// MaxBatch and BatchWindow ("5ms", "0s") override BatchOptions.
+	MaxBatch    *int   `json:"max_batch"`
+	BatchWindow string `json:"batch_window"`
 }
 
 // NewRegistry scans opts.Dir and starts the worker and the keep-alive janitor.
@@ -143,8 +156,11 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	if opts.MaxResident <= 0 {
 		opts.MaxResident = 1
 	}
+	if opts.Batch.MaxBatch == 0 {
+		opts.Batch.MaxBatch = DefaultMaxBatch
+	}
 	r := &Registry{
-		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident,
+		openFolder: opts.Open, log: logger, dir: opts.Dir, keepAlive: opts.KeepAlive, maxResident: opts.MaxResident, batch: opts.Batch,
 		brokenBackoff: cmpOr(opts.BrokenBackoff, DefaultBrokenBackoff),
 		names:         IdentityConfig{Aliases: maps.Clone(opts.Aliases), DefaultAliases: slices.Clone(opts.DefaultAliases), Default: opts.DefaultModel},
 		entries:       map[string]*entry{}, stop: make(chan struct{}), janitorDone: make(chan struct{}),
@@ -282,6 +298,10 @@ func (r *Registry) open(id, path string) (*entry, error) {
 		}
 		keep = d
 	}
+	maxBatch, window, err := fs.batching(r.batch)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", spec.ErrBadModel, filepath.Join(path, "sdgate.json"), err)
+	}
 	// The folder's version: the newest of its configs, so editing
 	// sdgate.json counts as a change on rescan.
 	var created time.Time
@@ -299,7 +319,7 @@ func (r *Registry) open(id, path string) (*entry, error) {
 		QualitySteps: fs.QualitySteps, StyleGuidance: fs.StyleGuidance,
 	}
 	r.log.Info("model found", "id", id, "family", s.Family, "native", fmt.Sprintf("%dx%d", s.NativeWidth, s.NativeHeight), "fp16", s.FP16)
-	return &entry{info: info, model: m, keepAlive: keep, loraAliases: fs.Aliases.lora}, nil
+	return &entry{info: info, model: m, keepAlive: keep, loraAliases: fs.Aliases.lora, maxBatch: maxBatch, batchWindow: window}, nil
 }
 
 func looksLikeModel(dir string) bool {
@@ -369,7 +389,8 @@ func (r *Registry) Stats() Stats {
 	}
 	broken := len(r.broken) + len(r.loadFailuresLocked())
 	r.mu.Unlock()
-	return Stats{Resident: resident, Broken: broken, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load()}
+	return Stats{Resident: resident, Broken: broken, Loads: r.loads.Load(), Unloads: r.unloads.Load(), LoadNanos: r.loadNanos.Load(),
+		Batches: r.batchSizes.snapshot()}
 }
 
 // Ready reports whether the default model can serve: it validated and its
@@ -417,6 +438,13 @@ func (r *Registry) Generate(ctx context.Context, id string, req spec.Request) (s
 	}
 	if err := r.checkBroken(e); err != nil {
 		return spec.Result{}, err
+	}
+	// Requests with LoRAs run on their own variant, alone: a batch shares
+	// one set of weights.
+	if bp, ok := e.model.(BatchPipeline); ok && e.maxBatch > 1 && len(applied) == 0 {
+		if key, err := bp.BatchKey(req); err == nil {
+			return r.generateBatched(ctx, e, bp, key, req)
+		}
 	}
 	var res spec.Result
 	queued := time.Now()

@@ -57,6 +57,9 @@ func (m *Model) resolve(req Request) (job, error) {
 	if j.Steps < 1 || j.Steps > MaxSteps {
 		return j, paramErr("steps", "must be between 1 and %d, got %d", MaxSteps, j.Steps)
 	}
+	if j.PartialImages < 0 || j.PartialImages > spec.MaxPartialImages {
+		return j, paramErr("partial_images", "must be between 0 and %d, got %d", spec.MaxPartialImages, j.PartialImages)
+	}
 	if !j.HasGuidance {
 		j.Guidance, j.HasGuidance = m.Spec.DefaultGuidance, true
 	}
@@ -143,7 +146,9 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 	}
 	latents, stepsRun, err := m.denoise(ctx, j, cond, &clock)
 	if err != nil {
-		return Result{}, err
+		// What ran before a cancel is still metered.
+		return Result{Width: j.Width, Height: j.Height, Steps: j.Steps, StepsRun: stepsRun,
+			ORT: clock.total, Total: time.Since(start)}, err
 	}
 	images, err := m.decode(j, latents, &clock)
 	if err != nil {
@@ -256,10 +261,11 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 	scaled := make([]float32, len(latents))
 	guided := make([]float32, len(latents))
 	timesteps := sched.Timesteps()
+	pv := newPreviewer(j, len(timesteps)-st.step)
 	for i := st.step; i < len(timesteps); i++ {
 		if ctx.Err() != nil {
 			// The cause tells a client's cancel from a worker shutdown.
-			return nil, 0, context.Cause(ctx)
+			return nil, i - st.step, context.Cause(ctx)
 		}
 		sched.ScaleModelInput(scaled, latents, i)
 		in.fill(scaled)
@@ -270,6 +276,9 @@ func (m *Model) denoise(ctx context.Context, j job, cond conditioning, clock *or
 			return nil, 0, err
 		}
 		guide(guided, out, j.cfg, float32(j.Guidance))
+		if err := m.preview(pv, j, sched, i, i+1-st.step, guided, latents, clock); err != nil {
+			return nil, i - st.step, err
+		}
 		if err := sched.Step(i, guided, latents, noise); err != nil {
 			return nil, 0, fmt.Errorf("scheduler step %d: %w", i, err)
 		}

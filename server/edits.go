@@ -175,14 +175,14 @@ func countOf(n *int) int {
 // respondImages runs a job and answers with the images in the generations
 // response shape.
 func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGenerationRequest) error {
+	if job.Plan.Stream {
+		return s.streamJob(c, job, req)
+	}
 	out, err := s.produce(c, job)
 	if err != nil {
 		return err
 	}
-	payloads := out.payloads
-	textTokens := s.textTokens(req, out.result)
-	c.JSON(http.StatusOK, ToImagesResponse(job.Plan, out.result, payloads, s.opts.Now(), textTokens))
-	return nil
+	return s.respondJSON(c, job.Plan, out, s.textTokens(req, out.result))
 }
 
 // readEditRequest reads either body form of an edit: multipart/form-data

@@ -170,7 +170,6 @@ func TestEditErrorsOverHTTP(t *testing.T) {
 		{"model without a VAE encoder", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "sd-turbo")}, "model", "invalid_value"},
 		{"unknown field", "/v1/images/edits", []formPart{img(square), prompt, textPart("style", "vivid")}, "style", "unknown_parameter"},
 		{"n as words", "/v1/images/edits", []formPart{img(square), prompt, textPart("n", "two")}, "n", "invalid_type"},
-		{"streaming", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("stream", "true")}, "stream", "invalid_value"},
 		{"strength 0", "/v1/images/edits", []formPart{img(square), prompt, textPart("strength", "0")}, "strength", "invalid_value"},
 		{"dall-e-2 size", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "dall-e-2"), textPart("size", "1536x1024")}, "size", "invalid_value"},
 		{"gpt-image-1 transparent background", "/v1/images/edits", []formPart{img(square), prompt, textPart("model", "gpt-image-1"), textPart("background", "transparent")}, "background", "invalid_value"},

@@ -122,8 +122,12 @@ func (s *Server) classify(err error, clientGone bool) *httpError {
 		if errors.As(err, &full) && full.RetryAfter > 0 {
 			wait = full.RetryAfter
 		}
+		msg := "The server is busy: the generation queue is full."
+		if full != nil && full.Share {
+			msg = "This API key already holds its share of the generation queue."
+		}
 		return &httpError{status: http.StatusTooManyRequests, typ: compat.TypeRequests, code: "rate_limit_exceeded", retry: true, retryAfter: wait,
-			message: fmt.Sprintf("The server is busy: the generation queue is full. Please retry after %s.", secondsText(wait))}
+			message: fmt.Sprintf("%s Please retry after %s.", msg, secondsText(wait))}
 	case errors.Is(err, models.ErrQueueTimeout):
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "engine_overloaded",
 			retry: true, retryAfter: s.opts.RetryAfter, message: "The server is overloaded: the request waited too long for a free GPU. Please retry."}

@@ -36,6 +36,7 @@ type fakeGenerator struct {
 	// always fall back to the default.
 	names      models.IdentityConfig
 	queueDepth func() int // nil: the queue's depth, or 0 without one
+	stats      models.Stats
 }
 
 // Interface guard.
@@ -62,7 +63,7 @@ func (f *fakeGenerator) Resolve(name string) (models.Info, bool) { return f.iden
 func (f *fakeGenerator) Aliases() map[string]string              { return f.identity().Aliases() }
 func (f *fakeGenerator) Default() models.DefaultState            { return f.identity().Default() }
 func (f *fakeGenerator) CountTokens(text string) int             { return estimateCLIPTokens(text) }
-func (f *fakeGenerator) Stats() models.Stats                     { return models.Stats{} }
+func (f *fakeGenerator) Stats() models.Stats                     { return f.stats }
 
 func (f *fakeGenerator) QueueDepth() int {
 	switch {
@@ -131,10 +132,20 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req spec.R
 		w, h = info.NativeWidth, info.NativeHeight
 	}
 	n := max(req.N, 1)
+	steps := req.Steps
+	if steps == 0 {
+		steps = info.DefaultSteps
+	}
 	start := time.Now()
 	var images []spec.Image
 	work := func(ctx context.Context) error {
 		f.runs.Add(1)
+		if req.Partial != nil {
+			for k, step := range spec.PartialSteps(req.PartialImages, steps) {
+				img := spec.Image{Image: drawSeed(w, h, req.Seed+1000+uint64(k)), Seed: req.Seed}
+				req.Partial(spec.Partial{Index: k, Step: step, Total: steps, Image: img})
+			}
+		}
 		if d := time.Duration(f.delay.Load()); d > 0 {
 			select {
 			case <-time.After(d):
@@ -155,11 +166,7 @@ func (f *fakeGenerator) Generate(ctx context.Context, modelID string, req spec.R
 		err = work(ctx)
 	}
 	if err != nil {
-		return spec.Result{}, err
-	}
-	steps := req.Steps
-	if steps == 0 {
-		steps = info.DefaultSteps
+		return spec.Result{Total: time.Since(start)}, err
 	}
 	return spec.Result{
 		Images: images, Prompt: truncateWords(req.Prompt, fakePromptWords), Truncated: len(strings.Fields(req.Prompt)) > fakePromptWords,

@@ -42,18 +42,15 @@ func (s *Server) createImage(c *gin.Context) error {
 		return err
 	}
 
-	out, err := s.produce(c, imageJob{Endpoint: "generations", Target: t, Plan: plan})
+	job := imageJob{Endpoint: "generations", Target: t, Plan: plan}
+	if plan.Stream {
+		return s.streamJob(c, job, req)
+	}
+	out, err := s.produce(c, job)
 	if err != nil {
 		return err
 	}
-	res := out.result
-	payloads := out.payloads
-	textTokens := s.textTokens(req, res)
-	if plan.Stream {
-		return s.streamImages(c, plan, res, payloads, textTokens)
-	}
-	c.JSON(http.StatusOK, ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens))
-	return nil
+	return s.respondJSON(c, plan, out, s.textTokens(req, out.result))
 }
 
 // readJSONBody insists on a JSON content type and reads the (size-capped)

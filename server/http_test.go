@@ -368,10 +368,10 @@ func TestStreaming(t *testing.T) {
 		t.Fatalf("status %d type %q: %.200s", r.status, r.header.Get("Content-Type"), r.body)
 	}
 	events := strings.Split(strings.TrimSpace(string(r.body)), "\n\n")
-	if len(events) != 2 {
-		t.Fatalf("%d events, want 2:\n%s", len(events), r.body)
+	if len(events) != 4 {
+		t.Fatalf("%d events, want 2 partial images and 2 completed:\n%s", len(events), r.body)
 	}
-	for i, ev := range events {
+	for i, ev := range events[2:] {
 		name, data, ok := strings.Cut(ev, "\ndata: ")
 		if !ok || name != "event: image_generation.completed" {
 			t.Fatalf("event %d: %q", i, ev)

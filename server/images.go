@@ -5,6 +5,7 @@ package server
 
 import (
 	"bytes"
+	"compress/flate"
 	"fmt"
 	"image"
 	"image/color"
@@ -223,7 +224,11 @@ func (e *imageEncoder) encode(img image.Image, format string, quality int) ([]by
 	var err error
 	switch format {
 	case compat.OutputFormatPNG:
-		err = e.png.Encode(&buf, img)
+		if rgba, ok := img.(*image.RGBA); ok && !rgba.Rect.Empty() && rgba.Opaque() {
+			err = encodePNGParallel(&buf, rgba, flate.BestSpeed)
+		} else {
+			err = e.png.Encode(&buf, img)
+		}
 	case compat.OutputFormatJPEG:
 		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: min(max(quality, 1), 100)})
 	case compat.OutputFormatWEBP:

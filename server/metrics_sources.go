@@ -46,6 +46,7 @@ func (m *metrics) registerSources(c *cache.Cache, modelStats func() models.Stats
 				func() float64 { return float64(modelStats().Unloads) }),
 			counter("sdgate_model_load_seconds_total", "Time spent loading models.",
 				func() float64 { return float64(modelStats().LoadNanos) / 1e9 }),
+			newBatchSizeCollector(modelStats),
 		)
 	}
 }

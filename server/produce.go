@@ -15,6 +15,7 @@ import (
 	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
@@ -27,13 +28,25 @@ type imageJob struct {
 	// Cache holds the pixel-determining inputs specific to the endpoint
 	// (operation, image and mask digests, strength); produce fills the rest.
 	Cache cache.Params
+	// stream is set for stream=true: response headers go through it.
+	stream *sseStream
+}
+
+// header sets a response header, through the stream when there is one.
+func (j imageJob) header(c *gin.Context, key, value string) {
+	if j.stream != nil {
+		j.stream.header(key, value)
+		return
+	}
+	c.Header(key, value)
 }
 
 // produced is what the client gets: the encoded images and, for the
 // response body, their seeds and the prompt that conditioned them.
 type produced struct {
 	images   [][]byte
-	payloads []imagePayload // images as delivered: URLs or base64
+	b64      [][]byte       // the images in base64 when the cache kept it, else nil
+	payloads []imagePayload // response_format=url: the stored images' URLs
 	result   spec.Result    // Images carry seeds only; Prompt is the revised prompt
 	outcome  cache.Outcome
 }
@@ -48,7 +61,10 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 		if err != nil {
 			return produced{}, err
 		}
-		if out.payloads, err = s.deliver(c.Request, job.Plan, out.images); err != nil {
+		if job.Plan.ResponseFormat != compat.ResponseFormatURL {
+			return out, nil
+		}
+		if out.payloads, err = s.storeURLs(c.Request, job.Plan, out.images); err != nil {
 			usage.Images, usage.Pixels = 0, 0
 			return produced{}, err
 		}
@@ -60,6 +76,9 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 // and the response headers.
 func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced, error) {
 	ctx := c.Request.Context()
+	if k := callerKey(c); k != nil {
+		ctx = models.WithOwner(ctx, k.ID) // the GPU queue's fairness is per key
+	}
 	plan := job.Plan
 	// The compute may run in the cache's flight goroutine and outlive this
 	// request (a coalesced waiter keeps it going): it must touch neither c
@@ -80,6 +99,13 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 			return cache.Entry{}, err
 		}
 		e := cache.Entry{Images: images, ContentType: contentTypes[plan.OutputFormat], RevisedPrompt: res.Prompt, Elapsed: res.Total}
+		if plan.ResponseFormat == compat.ResponseFormatB64JSON {
+			e.B64 = make([][]byte, len(images))
+			for i, img := range images {
+				e.B64[i] = make([]byte, base64.StdEncoding.EncodedLen(len(img)))
+				base64.StdEncoding.Encode(e.B64[i], img)
+			}
+		}
 		for _, img := range res.Images {
 			e.Seeds = append(e.Seeds, img.Seed)
 		}
@@ -87,9 +113,9 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 	}
 	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
 	ran := stats.get()
-	c.Header("X-Cache", outcome.Header())
+	job.header(c, "X-Cache", outcome.Header())
 	if ran.ModelLoad > 0 {
-		c.Header("X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
+		job.header(c, "X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
 	}
 	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
 		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
@@ -105,7 +131,7 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 	if usage.Cached {
 		usage.GPUSeconds, usage.Steps = 0, 0
 	}
-	out := produced{images: entry.Images, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
+	out := produced{images: entry.Images, b64: entry.B64, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
 	for _, seed := range entry.Seeds {
 		out.result.Images = append(out.result.Images, spec.Image{Seed: seed})
 	}
@@ -193,22 +219,34 @@ func (s *Server) encodeAll(plan GenerationPlan, res spec.Result) ([][]byte, erro
 	return out, nil
 }
 
-// deliver stores each encoded image behind a URL or base64-encodes it.
-func (s *Server) deliver(r *http.Request, plan GenerationPlan, images [][]byte) ([]imagePayload, error) {
+// storeURLs puts the encoded images in the URL store and answers their
+// URLs; a store that fails is errImageStore.
+func (s *Server) storeURLs(r *http.Request, plan GenerationPlan, images [][]byte) ([]imagePayload, error) {
+	names, _, err := s.store.PutAll(r.Context(), images, contentTypes[plan.OutputFormat], plan.OutputFormat)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errImageStore, err)
+	}
 	payloads := make([]imagePayload, len(images))
-	if plan.ResponseFormat == compat.ResponseFormatURL {
-		names, _, err := s.store.PutAll(r.Context(), images, contentTypes[plan.OutputFormat], plan.OutputFormat)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errImageStore, err)
-		}
-		for i, name := range names {
-			payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
-		}
-	} else {
-		for i, data := range images {
+	for i, name := range names {
+		payloads[i].URL = s.publicBaseURL(r) + imageFilesPath + name
+	}
+	return payloads, nil
+}
+
+// payloadsOf is what a response carries of out's images: the URLs produce
+// stored, else the images in base64.
+func (s *Server) payloadsOf(out produced) []imagePayload {
+	s.metrics.images.Add(float64(len(out.images)))
+	if out.payloads != nil {
+		return out.payloads
+	}
+	payloads := make([]imagePayload, len(out.images))
+	for i, data := range out.images {
+		if out.b64 != nil {
+			payloads[i].B64 = string(out.b64[i])
+		} else {
 			payloads[i].B64 = base64.StdEncoding.EncodeToString(data)
 		}
 	}
-	s.metrics.images.Add(float64(len(payloads)))
-	return payloads, nil
+	return payloads
 }

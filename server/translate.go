@@ -26,6 +26,7 @@ type GenerationPlan struct {
 	Usage         bool // GPT-like families answer usage and echo fields
 	Stream        bool
 	Transparent   bool // kept pixels keep the input's alpha (see transparentEdit)
+	PartialImages int  // stream only: previews asked for (0..3)
 
 	// Edits and variations: the input image's tokens in usage, and the
 	// pixels an edit keeps, restored at the delivered size (see finish).
@@ -88,6 +89,9 @@ func basePlan(req compat.ImageGenerationRequest, t Target, seed uint64) (Generat
 	}
 	if req.OutputCompression != nil {
 		plan.Compression = *req.OutputCompression
+	}
+	if plan.Stream && req.PartialImages != nil {
+		plan.PartialImages = *req.PartialImages
 	}
 	if plan.Stream && plan.ResponseFormat != compat.ResponseFormatB64JSON {
 		return GenerationPlan{}, &compat.Error{Param: "response_format", Code: compat.CodeInvalidValue,

@@ -37,6 +37,7 @@ func runGPUCheck(ctx context.Context, args []string, getenv env, stdout, stderr 
 		runs       = fs.Int("runs", 2, "timing runs per figure; the median is reported")
 		prompt     = fs.String("prompt", "a lighthouse on a cliff at dusk, oil painting", "prompt for every run")
 		verbose    = fs.Bool("v", false, "log the runtime's decisions")
+		batchList  = fs.String("batch", "", "batching table: comma-separated request counts run batched and alone (e.g. 1,2,4,8; empty: skip)")
 	)
 	rf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -48,6 +49,12 @@ func runGPUCheck(ctx context.Context, args []string, getenv env, stdout, stderr 
 	e2eSteps, err := parseStepsList(*stepsList)
 	if err != nil {
 		return fmt.Errorf("--steps: %w", err)
+	}
+	var batchSizes []int
+	if *batchList != "" {
+		if batchSizes, err = parseStepsList(*batchList); err != nil {
+			return fmt.Errorf("--batch: %w", err)
+		}
 	}
 	if *benchSteps < 2 || *runs < 1 {
 		return errors.New("gpucheck: --bench-steps must be at least 2 and --runs at least 1")
@@ -159,6 +166,9 @@ func runGPUCheck(ctx context.Context, args []string, getenv env, stdout, stderr 
 			median(totals).Seconds(), joinDurations(totals), width, height)
 	}
 	line("vae decode", "%s median over %d decodes (%dx%d)", ms(median(tm.decodes)), len(tm.decodes), width, height)
+	if err := batchFigures(ctx, m, base, batchSizes, *benchSteps, *runs, line); err != nil {
+		return err
+	}
 	line("memory at end", "%s", gpu.sample(ctx))
 	line("memory peak seen", "%s", gpu.peak())
 	return nil

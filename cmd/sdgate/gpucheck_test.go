@@ -44,6 +44,7 @@ func TestGPUCheckOnCPU(t *testing.T) {
 		want []string
 	}{
 		{"cpu", []string{"--device", "cpu"}, []string{"device                 cpu: cpu requested", "provider               CPUExecutionProvider"}},
+		{"batching table", []string{"--device", "cpu", "--batch", "1,2"}, []string{"batching c=1 ", "batching c=2 ", "images/s alone"}},
 		{"auto without a usable library falls back and says why", []string{"--device", "auto", "--ep-library", missing},
 			[]string{"device                 cpu: CUDA not usable, using CPU", missing + " does not exist"}},
 	}

@@ -35,6 +35,8 @@ type serveFlags struct {
 	keepAlive    string
 	maxResident  int
 	loraStrict   bool
+	maxBatch     int
+	batchWindow  time.Duration
 	publicURL    string
 	imageTTL     time.Duration
 	bodyLimit    int64
@@ -71,6 +73,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.keepAlive, "keep-alive", "5m", "unload a model idle this long; never keeps it")
 	fs.IntVar(&f.maxResident, "max-resident", 1, "models loaded at once; the least recently used idle one makes room")
 	fs.BoolVar(&f.loraStrict, "lora-strict", true, "a LoRA module that matches no weight of its model fails the load (false: logged)")
+	fs.IntVar(&f.maxBatch, "max-batch", models.DefaultMaxBatch, "images of compatible requests run as one batched UNet call per step; 1 turns batching off (sdgate.json max_batch wins)")
+	fs.DurationVar(&f.batchWindow, "batch-window", models.DefaultBatchWindow, "how long a batch waits for compatible requests before it starts; 0 waits not at all (sdgate.json batch_window wins)")
 	fs.StringVar(&f.publicURL, "public-url", "", "scheme://host[:port] clients reach us at, for image URLs (default: from X-Forwarded-*/Host)")
 	fs.DurationVar(&f.imageTTL, "image-ttl", time.Hour, "how long response_format=url images stay")
 	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
@@ -273,6 +277,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		QueueSize: f.queueSize, QueueMaxWait: f.queueTimeout,
 		KeepAlive: keepAlive, MaxResident: f.maxResident, Logger: logger,
 		OpenVariant: loraVariantOpener(rt, f.loraStrict, logger),
+		Batch:       models.BatchOptions{MaxBatch: f.maxBatch, Window: f.batchWindow},
 	})
 	if err != nil {
 		return err

@@ -214,7 +214,7 @@ main() {
 		flags=$(candidate "$chosen" "$work")
 		# shellcheck disable=SC2086 # flags are words
 		timeout 420 "$sdgate" gpucheck --model "$work/sd15" --device cuda:0 $flags --size 512x512 \
-			--steps 20,50 --bench-steps 10 --runs 2 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15.txt"
+			--steps 20,50 --bench-steps 10 --runs 2 --batch 1,2,4,8 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15.txt"
 	fi
 
 	step "nvidia-smi"

@@ -37,6 +37,10 @@ type Request struct {
 
 	// Progress, when set, is called after every denoising step.
 	Progress func(step, total int)
+	// PartialImages (0..MaxPartialImages) asks for previews at evenly
+	// spaced steps, handed to Partial (see Partial's type).
+	PartialImages int
+	Partial       func(Partial)
 }
 
 // DefaultStrength is how far image-to-image re-imagines an image without a
@@ -71,4 +75,7 @@ type Result struct {
 	// long it waited for the GPU worker.
 	ModelLoad time.Duration
 	QueueWait time.Duration
+	// BatchSize is how many requests shared this one's UNet calls (1 when
+	// it ran alone; 0 from a pipeline that does not batch).
+	BatchSize int
 }

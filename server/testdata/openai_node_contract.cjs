@@ -66,16 +66,16 @@ const checks = {
     assert.equal(res.size, '1024x1536');
   },
   async 'gpt-image-1 stream'() {
-    const stream = await client.images.generate({ model: 'gpt-image-1', prompt: 'a fox', stream: true, partial_images: 1 });
+    const stream = await client.images.generate({ model: 'gpt-image-1', prompt: 'a fox', stream: true, partial_images: 2, size: '1024x1024' });
     const types = [];
     for await (const ev of stream) {
       types.push(ev.type);
-      if (ev.type === 'image_generation.completed') {
-        assert.ok(Buffer.from(ev.b64_json, 'base64').length > 0);
-        assert.ok(ev.usage.total_tokens > 0);
-      }
+      assert.deepEqual(pngSize(Buffer.from(ev.b64_json, 'base64')), [1024, 1024]);
+      assert.equal(ev.size, '1024x1024');
+      if (ev.type === 'image_generation.partial_image') assert.equal(ev.partial_image_index, types.length - 1);
+      if (ev.type === 'image_generation.completed') assert.ok(ev.usage.total_tokens > 0);
     }
-    assert.deepEqual(types, ['image_generation.completed']);
+    assert.deepEqual(types, ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
   },
   async 'extensions on a local model'() {
     const res = await client.images.generate({ model: local, prompt: 'a fox', seed: 1234, steps: 3, negative_prompt: 'blur' });

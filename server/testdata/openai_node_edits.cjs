@@ -49,6 +49,17 @@ const checks = {
     assert.equal(res.quality, 'low');
     save('edit-array.png', res.data[0]);
   },
+  async 'gpt-image-1 streamed edit'() {
+    const stream = await client.images.edit({ model: 'gpt-image-1', prompt: 'a hat', image: await upload('holed.png', 'image/png'),
+      stream: true, partial_images: 1 });
+    const types = [];
+    for await (const ev of stream) {
+      types.push(ev.type);
+      assert.ok(Buffer.from(ev.b64_json, 'base64').length > 0);
+      assert.equal(ev.size, '64x64');
+    }
+    assert.deepEqual(types, ['image_edit.partial_image', 'image_edit.completed']);
+  },
   async 'jpeg output from a jpeg input'() {
     const res = await client.images.edit({ model: 'gpt-image-1', prompt: 'a hat', image: await upload('photo.jpg', 'image/jpeg'),
       output_format: 'jpeg', output_compression: 80, strength: 0.5 });

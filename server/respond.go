@@ -1,0 +1,98 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/compat"
+)
+
+// The hot path of a b64_json answer: rather than base64-encoding each image
+// into a string and letting encoding/json scan that string byte by byte for
+// characters to escape (base64 has none), the response is marshalled with a
+// short placeholder per image and each image is base64-encoded straight into
+// the one response buffer, which is recycled.
+
+// b64Mark starts every placeholder: random per process, so no prompt or
+// other field can contain it by accident.
+var b64Mark = func() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "sdgate-b64-" + hex.EncodeToString(b[:]) + "-"
+}()
+
+func b64Placeholder(i int) string { return fmt.Sprintf("%s%d.", b64Mark, i) }
+
+// encodeBuffers recycle the base64 of images the cache holds no base64 for.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// respondJSON answers out's images in the generations response shape;
+// out.b64, when not nil, holds the images' base64 already (a cache hit).
+func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, textTokens int) error {
+	res, images, b64 := out.result, out.images, out.b64
+	if plan.ResponseFormat == compat.ResponseFormatURL {
+		c.JSON(http.StatusOK, ToImagesResponse(plan, res, s.payloadsOf(out), s.opts.Now(), textTokens))
+		return nil
+	}
+	payloads := make([]imagePayload, len(images))
+	for i := range payloads {
+		payloads[i].B64 = b64Placeholder(i)
+	}
+	s.metrics.images.Add(float64(len(payloads)))
+	head, err := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens))
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	// Cut the marshalled answer at the placeholders: len(images)+1 pieces.
+	pieces := make([][]byte, 0, len(images)+1)
+	size := 0
+	rest := head
+	for i, img := range images {
+		mark := b64Placeholder(i)
+		at := bytes.Index(rest, []byte(mark))
+		if at < 0 {
+			return fmt.Errorf("encode response: placeholder %d missing", i)
+		}
+		pieces = append(pieces, rest[:at])
+		size += at + base64.StdEncoding.EncodedLen(len(img))
+		rest = rest[at+len(mark):]
+	}
+	pieces = append(pieces, rest)
+	size += len(rest)
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(size))
+	c.Status(http.StatusOK)
+	w := c.Writer
+	for i, img := range images {
+		if _, err := w.Write(pieces[i]); err != nil {
+			return nil // the client left; nothing more to say
+		}
+		data := []byte(nil)
+		if b64 != nil {
+			data = b64[i]
+		} else {
+			buf := encodeBuffers.Get().(*[]byte)
+			defer encodeBuffers.Put(buf)
+			*buf = slices.Grow((*buf)[:0], base64.StdEncoding.EncodedLen(len(img)))[:base64.StdEncoding.EncodedLen(len(img))]
+			base64.StdEncoding.Encode(*buf, img)
+			data = *buf
+		}
+		if _, err := w.Write(data); err != nil {
+			return nil
+		}
+	}
+	w.Write(pieces[len(images)])
+	return nil
+}

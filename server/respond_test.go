@@ -1,0 +1,54 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sdgate/sdgate/compat"
+	"github.com/sdgate/sdgate/sd/spec"
+)
+
+// The b64_json writer gives byte for byte what marshalling the response
+// with the images' base64 strings gives, prompts full of JSON specials and
+// a copy of the placeholder's prefix included.
+func TestRespondJSONMatchesEncodingJSON(t *testing.T) {
+	s, err := New(newFakeGenerator(), Options{Now: func() time.Time { return time.Unix(1800000000, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	images := [][]byte{{0, 1, 2, 250, 251, 252, 253}, {9}, []byte("a third image, longer than the others")}
+	res := spec.Result{Prompt: `"quoted" <b>&</b> ` + b64Mark + "0 \u2028", Images: []spec.Image{{Seed: 1}, {Seed: 2}, {Seed: 3}}}
+	for _, plan := range []GenerationPlan{
+		{ResponseFormat: compat.ResponseFormatB64JSON, RevisedPrompt: true},
+		{ResponseFormat: compat.ResponseFormatB64JSON, Usage: true, Width: 64, Height: 64, Quality: "high", OutputFormat: "png", Background: "opaque"},
+	} {
+		payloads := make([]imagePayload, len(images))
+		cached := make([][]byte, len(images))
+		for i, img := range images {
+			payloads[i].B64 = base64.StdEncoding.EncodeToString(img)
+			cached[i] = []byte(payloads[i].B64)
+		}
+		want, _ := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), 7))
+		for _, b64 := range [][][]byte{nil, cached} {
+			w := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(w)
+			c.Request = httptest.NewRequest("POST", "/v1/images/generations", nil)
+			if err := s.respondJSON(c, plan, produced{result: res, images: images, b64: b64}, 7); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.Body.String(); got != string(want) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			if ct, cl := w.Header().Get("Content-Type"), w.Header().Get("Content-Length"); ct != "application/json; charset=utf-8" || cl != fmt.Sprint(len(want)) {
+				t.Errorf("content type %q, length %s for %d bytes", ct, cl, len(want))
+			}
+		}
+	}
+}
