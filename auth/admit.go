@@ -55,6 +55,8 @@ type Usage struct {
 	Cached     bool
 	Status     int
 	Inputs     []string // digests of the input image(s) and mask, for edits and variations
+	Family     string   // model family (sd15, sd2, sdxl)
+	Generated  string   // size generated at, "WxH"
 }
 
 // Admit decides whether key may run a request for images images of model
@@ -244,7 +246,7 @@ func (a *Admission) Finish(ctx context.Context, u Usage) error {
 		KeyID: a.keyID, RequestID: u.RequestID, Model: model, Endpoint: u.Endpoint,
 		At: a.at, Duration: a.gate.now().Sub(a.at),
 		Images: u.Images, Pixels: u.Pixels, Steps: u.Steps, GPUSeconds: u.GPUSeconds,
-		Cached: u.Cached, Status: u.Status, Inputs: u.Inputs, Reservation: a.reservation,
+		Cached: u.Cached, Status: u.Status, Inputs: u.Inputs, Family: u.Family, Generated: u.Generated, Reservation: a.reservation,
 	}
 	err := a.gate.store.RecordUsage(context.WithoutCancel(ctx), rec)
 	// The images were made whether or not the record was written: count them.

@@ -45,6 +45,9 @@ var migrations = []string{
 	CREATE INDEX usage_at ON usage (at);`,
 	// 2: digests of the input image(s) and mask of edits and variations.
 	`ALTER TABLE usage ADD COLUMN inputs TEXT NOT NULL DEFAULT ''`,
+	// 3: the model family and the size the images were generated at.
+	`ALTER TABLE usage ADD COLUMN family TEXT NOT NULL DEFAULT '';
+	ALTER TABLE usage ADD COLUMN generated TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrate applies the missing steps, each in its own transaction together

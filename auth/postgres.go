@@ -82,6 +82,9 @@ var pgMigrations = []string{
 		expires_at TIMESTAMPTZ NOT NULL
 	);
 	CREATE INDEX quota_reservations_key ON quota_reservations (key_id, expires_at);`,
+	// 3: the model family and the size the images were generated at.
+	`ALTER TABLE usage ADD COLUMN family TEXT NOT NULL DEFAULT '';
+	ALTER TABLE usage ADD COLUMN generated TEXT NOT NULL DEFAULT ''`,
 }
 
 // OpenPostgres connects to dsn and brings the schema up to date.

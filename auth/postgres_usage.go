@@ -46,8 +46,8 @@ func (w pgUsage) commit(batch []usageWrite) error {
 		// metered again: quota_used grows only by rows actually inserted.
 		b.Queue(`WITH ins AS (
 				INSERT INTO usage (key_id, request_id, at, day, duration_ms, model,
-				endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+				endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs, family, generated)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 				ON CONFLICT (request_id) DO NOTHING
 				RETURNING key_id, day, images)
 			INSERT INTO quota_used (key_id, day, images)
@@ -55,7 +55,7 @@ func (w pgUsage) commit(batch []usageWrite) error {
 			ON CONFLICT (key_id, day) DO UPDATE SET images = quota_used.images + EXCLUDED.images`,
 			r.KeyID, r.RequestID, millis(r.At), dayOf(r.At), r.Duration.Milliseconds(),
 			r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps, r.GPUSeconds, r.Cached,
-			r.Status, strings.Join(r.Inputs, ","))
+			r.Status, strings.Join(r.Inputs, ","), r.Family, r.Generated)
 		if r.Reservation != "" {
 			b.Queue(`DELETE FROM quota_reservations WHERE id = $1`, r.Reservation)
 		}

@@ -27,8 +27,8 @@ func (w sqliteUsage) commit(batch []usageWrite) error {
 	}
 	defer tx.Rollback()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, request_id, at, day,
-		duration_ms, model, endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		duration_ms, model, endpoint, images, pixels, steps, gpu_seconds, cached, status, inputs, family, generated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
@@ -38,7 +38,7 @@ func (w sqliteUsage) commit(batch []usageWrite) error {
 		for _, r := range req.recs {
 			_, err := ins.ExecContext(ctx, r.KeyID, r.RequestID, millis(r.At), dayOf(r.At),
 				r.Duration.Milliseconds(), r.Model, r.Endpoint, r.Images, r.Pixels, r.Steps,
-				r.GPUSeconds, r.Cached, r.Status, strings.Join(r.Inputs, ","))
+				r.GPUSeconds, r.Cached, r.Status, strings.Join(r.Inputs, ","), r.Family, r.Generated)
 			if err != nil {
 				return fmt.Errorf("record usage: %w", err)
 			}

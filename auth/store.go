@@ -56,6 +56,8 @@ type UsageRecord struct {
 	Cached     bool          // answered from the result cache
 	Status     int           // HTTP status answered; 499 when the client left
 	Inputs     []string      // digests of input images and mask (edits, variations)
+	Family     string        // model family (sd15, sd2, sdxl); "" when unknown
+	Generated  string        // size generated at, e.g. "1344x768" (before the last resize)
 	// Reservation is the QuotaReserver reservation this record settles; ""
 	// for none. Stores that are not QuotaReservers ignore it.
 	Reservation string

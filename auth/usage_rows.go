@@ -31,7 +31,7 @@ func scanDayUsage(rs rows) ([]DayUsage, error) {
 
 // recentColumns are the usage columns scanRecentUsage reads, in order.
 const recentColumns = `key_id, request_id, at, duration_ms, model, endpoint, images, pixels,
-	steps, gpu_seconds, cached, status, inputs`
+	steps, gpu_seconds, cached, status, inputs, family, generated`
 
 func scanRecentUsage(rs rows) ([]UsageRecord, error) {
 	var out []UsageRecord
@@ -40,7 +40,7 @@ func scanRecentUsage(rs rows) ([]UsageRecord, error) {
 		var at, durationMS int64
 		var inputs string
 		if err := rs.Scan(&r.KeyID, &r.RequestID, &at, &durationMS, &r.Model, &r.Endpoint, &r.Images,
-			&r.Pixels, &r.Steps, &r.GPUSeconds, &r.Cached, &r.Status, &inputs); err != nil {
+			&r.Pixels, &r.Steps, &r.GPUSeconds, &r.Cached, &r.Status, &inputs, &r.Family, &r.Generated); err != nil {
 			return nil, fmt.Errorf("recent usage: %w", err)
 		}
 		r.At, r.Duration = fromMillis(at), time.Duration(durationMS)*time.Millisecond

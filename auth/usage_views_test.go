@@ -25,7 +25,8 @@ func checkUsageViews(t *testing.T, s Store) {
 	recs := []UsageRecord{
 		{KeyID: "a", RequestID: "r1", Model: "tiny", Endpoint: "/v1/images/generations", At: at, Duration: 1500 * time.Millisecond, Images: 2, Pixels: 2 * 64 * 64, Steps: 4, GPUSeconds: 1.25, Status: 200},
 		{KeyID: "a", RequestID: "r2", Model: "tiny", Endpoint: "/v1/images/generations", At: at.Add(time.Second), Images: 2, Pixels: 2 * 64 * 64, Steps: 4, Cached: true, Status: 200},
-		{KeyID: "a", RequestID: "r3", Model: "xl", Endpoint: "/v1/images/edits", At: at.Add(2 * time.Second), Images: 1, Pixels: 1024 * 1024, Steps: 2, GPUSeconds: 3, Status: 200, Inputs: []string{"d1", "d2"}},
+		{KeyID: "a", RequestID: "r3", Model: "xl", Endpoint: "/v1/images/edits", At: at.Add(2 * time.Second), Images: 1, Pixels: 1024 * 1024, Steps: 2, GPUSeconds: 3, Status: 200, Inputs: []string{"d1", "d2"},
+			Family: "sdxl", Generated: "1344x768"},
 		{KeyID: "b", RequestID: "r4", Model: "xl", Endpoint: "/v1/images/generations", At: at.Add(3 * time.Second), Status: 429},
 	}
 	if err := s.RecordUsage(ctx, recs...); err != nil {

@@ -177,7 +177,7 @@ func (s *Server) recentUsage(c *gin.Context) error {
 	for i, r := range recs {
 		out[i] = usageRequest{Object: "usage.request", ID: r.RequestID, KeyID: r.KeyID, CreatedAt: r.At.Unix(), Model: r.Model,
 			Endpoint: r.Endpoint, Status: r.Status, Cached: r.Cached, Images: r.Images, Pixels: r.Pixels, Steps: r.Steps,
-			DurationMS: r.Duration.Milliseconds(), GPUSeconds: r.GPUSeconds}
+			DurationMS: r.Duration.Milliseconds(), GPUSeconds: r.GPUSeconds, Family: r.Family, GeneratedSize: r.Generated}
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
 	return nil
@@ -197,6 +197,10 @@ type usageRequest struct {
 	Steps      int     `json:"steps"`
 	DurationMS int64   `json:"duration_ms"`
 	GPUSeconds float64 `json:"gpu_seconds"`
+	// The model family and the size the images were generated at (the
+	// model's native bucket; the answer is resized from it).
+	Family        string `json:"family,omitempty"`
+	GeneratedSize string `json:"generated_size,omitempty"`
 }
 
 // wireLimits are a key's limits on the wire (0: unlimited).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -292,6 +293,9 @@ func TestUsageByModelAndRecentRequests(t *testing.T) {
 		t.Fatalf("own requests: %d %v", mine.status, mine.body)
 	}
 	r := reqs[0].(map[string]any)
+	if size, _ := r["generated_size"].(string); !regexp.MustCompile(`^[1-9][0-9]*x[1-9][0-9]*$`).MatchString(size) {
+		t.Errorf("request row generated_size %q, want WxH", r["generated_size"])
+	}
 	if r["object"] != "usage.request" || r["status"] != 200.0 || r["cached"] != false || r["images"] != 2.0 || r["id"] == "" {
 		t.Errorf("request row %v", r)
 	}

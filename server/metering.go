@@ -32,7 +32,10 @@ func (s *Server) metered(c *gin.Context, job imageJob, step func(*auth.Usage) (p
 		return adm.Finish(context.WithoutCancel(ctx), u)
 	}
 	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK,
-		Inputs: job.Cache.ImageDigests}
+		Inputs: job.Cache.ImageDigests, Family: job.Target.Info.Family}
+	if sd := job.Plan.SD; sd.Width > 0 && sd.Height > 0 {
+		usage.Generated = fmt.Sprintf("%dx%d", sd.Width, sd.Height)
+	}
 	if job.Cache.MaskDigest != "" {
 		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)
 	}

@@ -137,7 +137,9 @@ func TestContractGoOpenAISDXL(t *testing.T) {
 	t.Run("edit with a mask keeps the rest exactly", func(t *testing.T) {
 		hole := image.Rect(32, 16, 96, 80)
 		orig := testPicture(128, 128, image.Rectangle{})
-		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Model: "gpt-image-1", Prompt: "a red hat",
+		// The folder's own id: its "auto" size is the input's (gpt-image-1
+		// would answer upstream's 1024x1024, resized from the bucket).
+		resp, err := client.CreateEditImage(ctx, openai.ImageEditRequest{Model: "xl", Prompt: "a red hat",
 			Image: bytes.NewReader(encodeTo(t, "png", orig)), Mask: bytes.NewReader(encodeTo(t, "png", maskPicture(128, 128, hole))), Quality: "low"})
 		if err != nil {
 			t.Fatal(err)

@@ -92,9 +92,9 @@ func TestStreamPartialImages(t *testing.T) {
 			t.Fatalf("partial_images %d: %d events", partials, len(events))
 		}
 		for i, ev := range events[:partials] {
-			checkStreamEvent(t, ev, compat.EventImageGenerationPartial, i, "64x64")
+			checkStreamEvent(t, ev, compat.EventImageGenerationPartial, i, "1024x1024") // "auto": upstream's size
 		}
-		checkStreamEvent(t, events[partials], compat.EventImageGenerationCompleted, -1, "64x64")
+		checkStreamEvent(t, events[partials], compat.EventImageGenerationCompleted, -1, "1024x1024")
 		if slices.ContainsFunc(events[:partials], func(e sseEvent) bool { return e.data["b64_json"] == events[partials].data["b64_json"] }) {
 			t.Error("a partial image equals the final one")
 		}
@@ -113,9 +113,10 @@ func TestStreamEdits(t *testing.T) {
 	if len(events) != 3 {
 		t.Fatalf("%d events, want 2 partial + 1 completed", len(events))
 	}
-	checkStreamEvent(t, events[0], compat.EventImageEditPartial, 0, "64x64")
-	checkStreamEvent(t, events[1], compat.EventImageEditPartial, 1, "64x64")
-	checkStreamEvent(t, events[2], compat.EventImageEditCompleted, -1, "64x64")
+	// "auto" on a square input: upstream's 1024x1024.
+	checkStreamEvent(t, events[0], compat.EventImageEditPartial, 0, "1024x1024")
+	checkStreamEvent(t, events[1], compat.EventImageEditPartial, 1, "1024x1024")
+	checkStreamEvent(t, events[2], compat.EventImageEditCompleted, -1, "1024x1024")
 }
 
 // A client that leaves after the first partial image cancels the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/server"
 )
 
 // pngBomb is a valid w x h RGBA PNG of zeros at 8 or 16 bits per sample:
@@ -173,7 +174,8 @@ func TestProbeBadInputs(t *testing.T) {
 	k := s.admin
 	small := pngBomb(64, 64, 8)
 	jpegBomb := []byte("\xff\xd8\xff\xc0\x00\x11\x08\xff\xdc\xff\xdc\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xff\xd9")
-	big := bytes.Repeat([]byte{0}, 50<<20)
+	big := bytes.Repeat([]byte{0}, 50<<20+1)              // one byte over upstream's 50 MiB per image
+	huge := bytes.Repeat([]byte{0}, server.UploadLimit+1) // over the whole body's cap
 	tests := []struct {
 		name   string
 		run    func() answer
@@ -189,8 +191,12 @@ func TestProbeBadInputs(t *testing.T) {
 			body, ct := form(file("image", small), text("prompt", "x"))
 			return s.do(t, "POST", "/v1/images/edits", k, ct, bytes.NewReader(body.Bytes()[:body.Len()/2]))
 		}, 400},
-		{"50 MB upload", func() answer {
+		{"image over 50 MiB", func() answer {
 			body, ct := form(file("image", big), text("prompt", "x"))
+			return s.do(t, "POST", "/v1/images/edits", k, ct, body)
+		}, 400},
+		{"body over the upload limit", func() answer {
+			body, ct := form(file("image", huge), text("prompt", "x"))
 			return s.do(t, "POST", "/v1/images/edits", k, ct, body)
 		}, 413},
 		{"PNG declaring 4097x4097", func() answer {

@@ -31,7 +31,9 @@ func TestPlaygroundCancelStopsTheJob(t *testing.T) {
 	}
 	cancelled := time.Now()
 	for {
-		resp, err := http.Get(e.url + "/metrics")
+		req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+e.admin) // metrics need an admin key
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

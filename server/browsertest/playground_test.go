@@ -28,6 +28,10 @@ func TestPlaygroundGenerates(t *testing.T) {
 	tb := e.open(t, "/playground")
 	tb.setKey(e.user)
 	tb.fillForm("a lighthouse at dusk", map[string]string{"size": "64x64", "n": "2", "seed": "7", "steps": "2"})
+	// The model list says each folder's family and native size.
+	if label := get(tb, chromedp.Evaluate[string](`document.querySelector('#model option[value="tiny"]').textContent`)); label != "tiny (sd15, 64x64)" {
+		t.Errorf("model option %q, want %q", label, "tiny (sd15, 64x64)")
+	}
 	if msg, isErr := tb.clickAndWait("#go"); isErr || msg != "done" {
 		t.Fatalf("status %q (error %v), want done", msg, isErr)
 	}

@@ -56,7 +56,7 @@ const checks = {
     for await (const ev of stream) {
       types.push(ev.type);
       assert.ok(Buffer.from(ev.b64_json, 'base64').length > 0);
-      assert.equal(ev.size, '64x64');
+      assert.equal(ev.size, '1024x1024'); // "auto": upstream's size
     }
     assert.deepEqual(types, ['image_edit.partial_image', 'image_edit.completed']);
   },

@@ -104,7 +104,8 @@ function metric(text, name) {
   return found ? sum : null;
 }
 
-// loadServer shows the server's state now from /metrics (no key needed):
+// loadServer shows the server's state now from /metrics (an admin key's:
+// the page asks only with "All keys" ticked):
 // queue depth, resident models and cache outcomes.
 async function loadServer() {
   const r = await fetch("/metrics", { headers: authHeaders() });
@@ -180,8 +181,8 @@ async function load() {
   busy("loading…");
   $("admin").hidden = true;
   try {
-    await loadServer();
-    if ($("all").checked) await loadAdmin();
+    $("server").textContent = "";
+    if ($("all").checked) { await loadServer(); await loadAdmin(); }
     const qs = q.toString();
     const rr = await fetch("/v1/usage/requests" + (qs ? "?" + qs : ""), { headers: authHeaders() });
     if (rr.ok) showRecent((await rr.json()).data || []);

@@ -2,6 +2,11 @@
 // (mask.js), variations of any shown image, and the request as code
 // (snippets.js). Uses common.js for the key (sessionStorage, Bearer only).
 "use strict";
+function modelLabel(m) {
+  const about = [m.family, m.native_size].filter(Boolean).join(", ");
+  return about ? `${m.id} (${about})` : m.id;
+}
+
 async function loadModels() {
   if (!sessionStorage.getItem(KEY_ITEM)) return;
   try {
@@ -9,7 +14,9 @@ async function loadModels() {
     if (!r.ok) { setStatus(await apiError(r), true); return; }
     const j = await r.json();
     const prev = $("model").value;
-    $("model").replaceChildren(...j.data.map((m) => new Option(m.id, m.id)));
+    // Aliases (dall-e-3, ...) carry no family; folders say theirs and the
+    // size they generate at natively, so the label tells the models apart.
+    $("model").replaceChildren(...j.data.map((m) => new Option(modelLabel(m), m.id)));
     if (j.data.some((m) => m.id === prev)) $("model").value = prev;
     updateSnippets();
   } catch (e) { setStatus(String(e), true); }
