@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"github.com/sdgate/sdgate/internal/authtest"
+
 	"context"
 	"encoding/json"
 	"net/http"
@@ -18,15 +20,7 @@ import (
 // SQLite store, as `sdgate gateway` does over PostgreSQL.
 func httpGateway(t *testing.T, g *Gateway) (*httptest.Server, *auth.SQLiteStore, string, string) {
 	t.Helper()
-	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	gate, err := auth.New(store, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gate, store := authtest.Gate(t, auth.Options{})
 	secret, key, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "client"})
 	if err != nil {
 		t.Fatal(err)

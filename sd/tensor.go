@@ -65,3 +65,16 @@ func (t *floatTensor) Destroy() {
 		t.value = nil
 	}
 }
+
+// idsTensor is token ids as the text encoder's input: int32, or int64 for
+// exports that declare it (wide).
+func idsTensor(shape ort.Shape, ids []int32, wide bool) (ort.Value, error) {
+	if !wide {
+		return ort.NewTensor(shape, ids)
+	}
+	ids64 := make([]int64, len(ids))
+	for i, id := range ids {
+		ids64[i] = int64(id)
+	}
+	return ort.NewTensor(shape, ids64)
+}

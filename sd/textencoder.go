@@ -59,23 +59,9 @@ func (e *textEncoder) encode(ids []int32, batch int, dst []float32) error {
 	if int64(len(ids)) != shape.FlattenedSize() {
 		return fmt.Errorf("text encoder: %d ids for shape %v", len(ids), shape)
 	}
-	var in ort.Value
-	if e.ids64 {
-		wide := make([]int64, len(ids))
-		for i, id := range ids {
-			wide[i] = int64(id)
-		}
-		t, err := ort.NewTensor(shape, wide)
-		if err != nil {
-			return err
-		}
-		in = t
-	} else {
-		t, err := ort.NewTensor(shape, ids)
-		if err != nil {
-			return err
-		}
-		in = t
+	in, err := idsTensor(shape, ids, e.ids64)
+	if err != nil {
+		return err
 	}
 	defer in.Destroy()
 	out, err := newFloatTensor(e.outType, int64(batch), e.length, e.hidden)

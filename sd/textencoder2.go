@@ -94,23 +94,9 @@ func (e *xlEncoder) encode(ids []int32, batch int, hidden, pooled []float32) err
 	if int64(len(ids)) != shape.FlattenedSize() {
 		return fmt.Errorf("%s: %d ids for shape %v", e.name, len(ids), shape)
 	}
-	var in ort.Value
-	if e.ids64 {
-		wide := make([]int64, len(ids))
-		for i, id := range ids {
-			wide[i] = int64(id)
-		}
-		t, err := ort.NewTensor(shape, wide)
-		if err != nil {
-			return err
-		}
-		in = t
-	} else {
-		t, err := ort.NewTensor(shape, ids)
-		if err != nil {
-			return err
-		}
-		in = t
+	in, err := idsTensor(shape, ids, e.ids64)
+	if err != nil {
+		return err
 	}
 	defer in.Destroy()
 	hs, err := newFloatTensor(e.hiddenType, int64(batch), e.length, e.hidden)

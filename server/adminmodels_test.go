@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/sdgate/sdgate/internal/authtest"
+
 	"context"
 	"io"
 	"net/http/httptest"
@@ -25,15 +27,7 @@ func adminServer(t *testing.T, opts models.RegistryOptions) (*httptest.Server, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close(context.Background()) })
-	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	gate, err := auth.New(store, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gate, _ := authtest.Gate(t, auth.Options{})
 	admin, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "a", Admin: true})
 	if err != nil {
 		t.Fatal(err)

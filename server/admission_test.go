@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/sdgate/sdgate/internal/authtest"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -35,15 +37,7 @@ func (q *queueFake) CheckQueue() error {
 // returns the Server too, so tests can read its decode counter.
 func gatedServer(t *testing.T, gen Backend, opts ...func(*Options)) (*httptest.Server, *Server, *auth.Gate) {
 	t.Helper()
-	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	gate, err := auth.New(store, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gate, _ := authtest.Gate(t, auth.Options{})
 	o := Options{Gate: gate}
 	for _, apply := range opts {
 		apply(&o)

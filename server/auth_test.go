@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/sdgate/sdgate/internal/authtest"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -20,15 +22,7 @@ import (
 // store and returns the server and an admin key.
 func authServer(t *testing.T, extra ...func(*Options)) (*httptest.Server, *auth.Gate, string) {
 	t.Helper()
-	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	gate, err := auth.New(store, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gate, _ := authtest.Gate(t, auth.Options{})
 	admin, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "admin", Admin: true})
 	if err != nil {
 		t.Fatal(err)

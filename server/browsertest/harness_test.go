@@ -1,6 +1,8 @@
 package browsertest
 
 import (
+	"github.com/sdgate/sdgate/internal/authtest"
+
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -42,15 +44,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	browser(t) // skip before any set-up when there is no browser
 	reg := registry(t)
-	store, err := auth.OpenDataDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	gate, err := auth.New(store, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gate, _ := authtest.Gate(t, auth.Options{})
 	admin, _, err := gate.CreateKey(context.Background(), auth.KeySpec{Name: "admin", Admin: true})
 	if err != nil {
 		t.Fatal(err)
