@@ -49,18 +49,7 @@ func (s *PostgresStore) ListKeys(ctx context.Context) ([]Key, error) {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	defer rows.Close()
-	var keys []Key
-	for rows.Next() {
-		k, err := scanKey(rows, pgx.ErrNoRows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, *k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	return keys, nil
+	return scanKeys(rows, pgx.ErrNoRows)
 }
 
 func (s *PostgresStore) RevokeKey(ctx context.Context, id string, at time.Time) error {

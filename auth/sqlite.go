@@ -121,18 +121,7 @@ func (s *SQLiteStore) ListKeys(ctx context.Context) ([]Key, error) {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	defer rows.Close()
-	var keys []Key
-	for rows.Next() {
-		k, err := scanKey(rows, sql.ErrNoRows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, *k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	return keys, nil
+	return scanKeys(rows, sql.ErrNoRows)
 }
 
 func (s *SQLiteStore) RevokeKey(ctx context.Context, id string, at time.Time) error {

@@ -16,27 +16,11 @@ type textEncoder struct {
 }
 
 func newTextEncoder(n *network, hiddenFromUNet int64) (*textEncoder, error) {
-	ids, ok := n.input("input_ids")
-	if !ok {
-		return nil, n.bad(`no "input_ids" input`)
+	length, ids64, err := idsInput(n)
+	if err != nil {
+		return nil, err
 	}
-	if len(n.inputs) != 1 {
-		return nil, n.bad("want exactly one input, input_ids")
-	}
-	e := &textEncoder{network: n, length: 77}
-	switch ids.Type {
-	case ort.TensorElementDataTypeInt32:
-	case ort.TensorElementDataTypeInt64:
-		e.ids64 = true
-	default:
-		return nil, n.bad("input_ids is %s, want int32 or int64", ids.Type)
-	}
-	if ids.rank() != 2 {
-		return nil, n.bad("input_ids has rank %d, want 2 [batch, tokens]", ids.rank())
-	}
-	if ids.Dims[1] > 0 {
-		e.length = ids.Dims[1]
-	}
+	e := &textEncoder{network: n, length: length, ids64: ids64}
 	out, ok := n.output("last_hidden_state")
 	if err := n.requireFloat(out, ok, "last_hidden_state", 3); err != nil {
 		return nil, err
@@ -74,4 +58,28 @@ func (e *textEncoder) encode(ids []int32, batch int, dst []float32) error {
 	}
 	copy(dst, out.Load())
 	return nil
+}
+
+// idsInput checks a text encoder's one input, input_ids [batch, tokens]
+// of int32 or int64 (wide), and says its token count (77 when symbolic).
+func idsInput(n *network) (length int64, wide bool, err error) {
+	ids, ok := n.input("input_ids")
+	if !ok || len(n.inputs) != 1 {
+		return 0, false, n.bad("want exactly one input, input_ids")
+	}
+	switch ids.Type {
+	case ort.TensorElementDataTypeInt32:
+	case ort.TensorElementDataTypeInt64:
+		wide = true
+	default:
+		return 0, false, n.bad("input_ids is %s, want int32 or int64", ids.Type)
+	}
+	if ids.rank() != 2 {
+		return 0, false, n.bad("input_ids has rank %d, want 2 [batch, tokens]", ids.rank())
+	}
+	length = 77
+	if ids.Dims[1] > 0 {
+		length = ids.Dims[1]
+	}
+	return length, wide, nil
 }

@@ -27,24 +27,11 @@ type xlEncoder struct {
 // newXLEncoder checks an SDXL text encoder's signature; pooled asks for
 // text_embeds too (text_encoder_2).
 func newXLEncoder(n *network, pooled bool) (*xlEncoder, error) {
-	ids, ok := n.input("input_ids")
-	if !ok || len(n.inputs) != 1 {
-		return nil, n.bad("want exactly one input, input_ids")
+	length, ids64, err := idsInput(n)
+	if err != nil {
+		return nil, err
 	}
-	e := &xlEncoder{network: n, length: 77}
-	switch ids.Type {
-	case ort.TensorElementDataTypeInt32:
-	case ort.TensorElementDataTypeInt64:
-		e.ids64 = true
-	default:
-		return nil, n.bad("input_ids is %s, want int32 or int64", ids.Type)
-	}
-	if ids.rank() != 2 {
-		return nil, n.bad("input_ids has rank %d, want 2 [batch, tokens]", ids.rank())
-	}
-	if ids.Dims[1] > 0 {
-		e.length = ids.Dims[1]
-	}
+	e := &xlEncoder{network: n, length: length, ids64: ids64}
 	last := -1
 	for _, o := range n.outputs {
 		if k, ok := strings.CutPrefix(o.Name, "hidden_states."); ok {

@@ -13,6 +13,23 @@ type rows interface {
 	Err() error
 }
 
+// scanKeys reads keys rows (either store's); noRows is the driver's
+// "no rows" error.
+func scanKeys(rs rows, noRows error) ([]Key, error) {
+	var keys []Key
+	for rs.Next() {
+		k, err := scanKey(rs, noRows)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, *k)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return keys, nil
+}
+
 func scanDayUsage(rs rows) ([]DayUsage, error) {
 	var out []DayUsage
 	for rs.Next() {
