@@ -66,14 +66,17 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 # install: the binary, ONNX Runtime beside it (PREFIX/lib/sdgate), the
-# hardened unit, its sysusers.d entry and an example environment file.
+# hardened units (serve; gateway and worker@GPU for scale-out), the
+# sysusers.d entry and an example environment file.
 install: build
 	install -Dm755 bin/sdgate $(DESTDIR)$(PREFIX)/bin/sdgate
 	install -Dm644 $(ORT_LIB) $(DESTDIR)$(PREFIX)/lib/sdgate/libonnxruntime.so.$(ORT_VERSION)
 	ln -sf libonnxruntime.so.$(ORT_VERSION) $(DESTDIR)$(PREFIX)/lib/sdgate/libonnxruntime.so
 	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/sdgate
-	sed -e 's#/usr/local/bin/sdgate#$(PREFIX)/bin/sdgate#' -e 's#/usr/local/lib/sdgate#$(PREFIX)/lib/sdgate#' \
-		systemd/sdgate.service > $(DESTDIR)/etc/systemd/system/sdgate.service
+	for u in sdgate.service sdgate-gateway.service sdgate-worker@.service; do \
+		sed -e 's#/usr/local/bin/sdgate#$(PREFIX)/bin/sdgate#' -e 's#/usr/local/lib/sdgate#$(PREFIX)/lib/sdgate#' \
+			systemd/$$u > $(DESTDIR)/etc/systemd/system/$$u || exit 1; \
+	done
 	install -m644 systemd/sdgate.env.example $(DESTDIR)/etc/sdgate/sdgate.env.example
 	install -Dm644 systemd/sdgate.sysusers $(DESTDIR)/usr/lib/sysusers.d/sdgate.conf
 

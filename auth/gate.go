@@ -135,7 +135,7 @@ func (g *Gate) Authenticate(ctx context.Context, authorization, apiKey string) (
 		return nil, &KeyError{Reason: ErrInvalidKey, Masked: masked}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
+		return nil, fmt.Errorf("authenticate: %w: %w", ErrKeyStoreUnavailable, err)
 	}
 	// The lookup found the hash; confirm it in constant time all the same, so
 	// a store that matched loosely (a prefix index, say) cannot let a key in.

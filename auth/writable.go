@@ -12,6 +12,11 @@ import (
 // before any work, and readiness says so.
 var ErrStoreUnwritable = errors.New("usage store cannot write")
 
+// ErrKeyStoreUnavailable: a key could not be looked up because the store
+// did not answer (a database down or unreachable), which says nothing
+// about the key itself.
+var ErrKeyStoreUnavailable = errors.New("key store unavailable")
+
 // WriteProber is a Store that can tell whether a write would succeed now,
 // by making a small real one. Stores without it count as writable.
 type WriteProber interface {

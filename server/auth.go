@@ -87,6 +87,10 @@ func classifyAuth(err error) *httpError {
 		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "usage_store_unavailable",
 			retry: true, retryAfter: storeRetryAfter,
 			message: "The server cannot record usage right now (its data store refuses writes), so it runs no requests. Please retry later."}
+	case errors.Is(err, auth.ErrKeyStoreUnavailable):
+		return &httpError{status: http.StatusServiceUnavailable, typ: compat.TypeServerError, code: "key_store_unavailable",
+			retry: true, retryAfter: storeRetryAfter,
+			message: "The server cannot check API keys right now (its key store does not answer). Please retry later."}
 	case errors.Is(err, auth.ErrLastAdmin):
 		return &httpError{status: http.StatusConflict, typ: compat.TypeInvalidRequest, code: "last_admin_key", message: err.Error()}
 	case errors.Is(err, auth.ErrStaticKey):
