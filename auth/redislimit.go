@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/sdgate/sdgate/internal/redisconn"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -104,20 +106,10 @@ return {status, string.format('%.17g', wait), string.format('%.17g', r), string.
 
 // NewRedisRateLimiter makes a limiter. It does not connect: call Ping.
 func NewRedisRateLimiter(opts RedisLimiterOptions) (*RedisRateLimiter, error) {
-	var ro *redis.Options
-	switch {
-	case opts.Addr != "" && opts.URL != "":
-		return nil, errors.New("rate limiter: give a Redis Addr or URL, not both")
-	case opts.URL != "":
-		var err error
-		if ro, err = redis.ParseURL(opts.URL); err != nil {
-			return nil, fmt.Errorf("rate limiter: redis URL: %w", err)
-		}
-	case opts.Addr != "":
-		ro = &redis.Options{Addr: opts.Addr, Username: opts.Username, Password: opts.Password,
-			DB: opts.DB, TLSConfig: opts.TLS}
-	default:
-		return nil, errors.New("rate limiter: no Redis Addr or URL")
+	ro, err := redisconn.Options{Addr: opts.Addr, URL: opts.URL, Username: opts.Username, Password: opts.Password,
+		DB: opts.DB, TLS: opts.TLS}.Client()
+	if err != nil {
+		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

@@ -1,6 +1,8 @@
 package urlstore
 
 import (
+	"github.com/sdgate/sdgate/internal/redisconn"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -101,20 +103,10 @@ return {bytes, redis.call('ZCARD', index)}
 
 // NewRedis makes a Redis store. It does not connect: call Ping at start-up.
 func NewRedis(opts RedisOptions) (*Redis, error) {
-	var ro *redis.Options
-	switch {
-	case opts.Addr != "" && opts.URL != "":
-		return nil, fmt.Errorf("%w: redis: give Addr or URL, not both", ErrBadOptions)
-	case opts.URL != "":
-		var err error
-		if ro, err = redis.ParseURL(opts.URL); err != nil {
-			return nil, fmt.Errorf("%w: redis URL: %w", ErrBadOptions, err)
-		}
-	case opts.Addr != "":
-		ro = &redis.Options{Addr: opts.Addr, Username: opts.Username, Password: opts.Password,
-			DB: opts.DB, TLSConfig: opts.TLS}
-	default:
-		return nil, fmt.Errorf("%w: redis: no Addr or URL", ErrBadOptions)
+	ro, err := redisconn.Options{Addr: opts.Addr, URL: opts.URL, Username: opts.Username, Password: opts.Password,
+		DB: opts.DB, TLS: opts.TLS}.Client()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	if opts.TTL < 0 || opts.MaxBytes < 0 || opts.MaxImageBytes < 0 {
 		return nil, fmt.Errorf("%w: redis: negative TTL, MaxBytes or MaxImageBytes", ErrBadOptions)
