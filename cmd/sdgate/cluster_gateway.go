@@ -7,14 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sdgate/sdgate/auth"
 	"github.com/sdgate/sdgate/dispatch"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/server"
@@ -24,39 +20,26 @@ import (
 var _ server.Backend = (*dispatch.Gateway)(nil)
 
 type gatewayFlags struct {
-	addr, nats, postgres, redis string
-	defaultModel, aliases       string
-	publicURL                   string
-	imageTTL, drain, maxWait    time.Duration
-	bodyLimit, cacheBytes       int64
-	cacheTTL                    time.Duration
-	logFormat, logLevel         string
-	noAuth, noLimits            bool
-	defaultRPM, defaultIPM      int
-	apiKeys                     string
+	api                   apiFlags
+	keys                  keyFlags
+	log                   logFlags
+	cache                 cacheFlags
+	nats, postgres, redis string
+	defaultModel, aliases string
+	maxWait               time.Duration
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
+	f.api.register(fs)
 	fs.StringVar(&f.nats, "nats", "", "NATS server(s) with JetStream, e.g. nats://127.0.0.1:4222 (required)")
 	fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL DSN of the shared key store, e.g. postgres://sdgate@db/sdgate (required)")
 	fs.StringVar(&f.redis, "redis", "", "share the result cache, the response_format=url images and the per-minute rate limits in Redis: redis://host:6379/0 (default: per gateway)")
 	fs.StringVar(&f.defaultModel, "default-model", "", "model id behind unmapped aliases (default: first advertised by id)")
 	fs.StringVar(&f.aliases, "aliases", "", "alias=model pairs, e.g. dall-e-3=sd15")
-	fs.StringVar(&f.publicURL, "public-url", "", "scheme://host[:port] clients reach us at, for image URLs")
-	fs.DurationVar(&f.imageTTL, "image-ttl", time.Hour, "how long response_format=url images stay")
 	fs.DurationVar(&f.maxWait, "max-wait", 10*time.Minute, "longest a job may wait for a worker's result")
-	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
-	fs.Int64Var(&f.cacheBytes, "cache-bytes", 0, "in-memory result cache size (0: 1/8 of RAM, at most 8 GiB; -1: no cache)")
-	fs.DurationVar(&f.cacheTTL, "cache-ttl", 24*time.Hour, "how long Redis keeps a cached result")
-	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, time to finish in-flight requests")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&f.noAuth, "no-auth", false, "serve without API keys (requests are still metered)")
-	fs.IntVar(&f.defaultRPM, "requests-per-minute", auth.DefaultRequestsPerMinute, "rate limit of keys created without their own")
-	fs.IntVar(&f.defaultIPM, "images-per-minute", auth.DefaultImagesPerMinute, "image rate limit of keys created without their own")
-	fs.BoolVar(&f.noLimits, "no-limits", false, "no default rate limits: keys without their own are unlimited")
-	fs.StringVar(&f.apiKeys, "api-keys", "", "extra keys, [NAME:]sk-...[:admin] separated by commas")
+	f.cache.register(fs)
+	f.log.register(fs)
+	f.keys.register(fs)
 }
 
 // runGateway serves the HTTP API with no model loaded: jobs go to the
@@ -72,12 +55,15 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 	if f.nats == "" || f.postgres == "" {
 		return errors.New("gateway: --nats and --postgres are required")
 	}
-	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
+	logger, err := f.log.logger(stderr)
 	if err != nil {
 		return err
 	}
 	aliases, err := parseAliases(f.aliases)
 	if err != nil {
+		return err
+	}
+	if err := f.keys.check(); err != nil {
 		return err
 	}
 	nc, err := connectNATS(f.nats, "sdgate-gateway", logger)
@@ -92,9 +78,9 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 	}
 	defer gw.Close()
 
-	store, err := auth.OpenPostgres(ctx, f.postgres)
+	store, err := openKeyStore(ctx, "", f.postgres)
 	if err != nil {
-		return fmt.Errorf("--postgres: %w", err)
+		return err
 	}
 	defer store.Close()
 	// One Redis shares what gateways must agree on: rate limits, the URL
@@ -104,54 +90,31 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 		return err
 	}
 	defer closeLimiter()
-	imageStore, closeImages, err := openURLStore(ctx, "--redis", f.redis, f.imageTTL)
+	imageStore, closeImages, err := openURLStore(ctx, "--redis", f.redis, f.api.imageTTL)
 	if err != nil {
 		return err
 	}
 	defer closeImages()
-	gate, err := gatewayGate(ctx, store, limiter, logger, f)
+	gate, err := f.keys.newGate(ctx, store, limiter, logger, "--postgres DSN")
 	if err != nil {
 		return err
 	}
-	resultCache, closeCache, err := openCache(serveFlags{cacheBytes: f.cacheBytes, cacheRedis: f.redis, cacheTTL: f.cacheTTL}, logger)
+	f.cache.redis, f.cache.redisFlag = f.redis, "--redis"
+	resultCache, closeCache, err := openCache(f.cache, logger)
 	if err != nil {
 		return err
 	}
 	defer closeCache()
-	srv, err := server.New(gw, server.Options{PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit,
-		Logger: logger, Gate: gate, NoAuth: f.noAuth, Cache: resultCache, ImageStore: imageStore,
+	srv, err := server.New(gw, f.api.options(server.Options{Logger: logger, Gate: gate, NoAuth: f.keys.noAuth,
+		Cache: resultCache, ImageStore: imageStore,
 		// Workers of one engine build share cache keys; the advertised
 		// folder digests tell model versions apart.
-		Engine: "sdgate-" + buildVersion() + "/cluster"})
+		Engine: "sdgate-" + buildVersion() + "/cluster"}))
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	return serveUntilDone(ctx, srv.Handler(), f.addr, f.drain, logger, getenv)
-}
-
-func gatewayGate(ctx context.Context, store auth.Store, limiter auth.RateLimiter, logger *slog.Logger, f gatewayFlags) (*auth.Gate, error) {
-	if f.defaultRPM < 0 || f.defaultIPM < 0 {
-		return nil, fmt.Errorf("--requests-per-minute %d / --images-per-minute %d: must not be negative (--no-limits turns them off)",
-			f.defaultRPM, f.defaultIPM)
-	}
-	gate, err := auth.New(store, auth.Options{RateLimiter: limiter, Logger: logger,
-		DefaultLimits: defaultLimits(serveFlags{noLimits: f.noLimits, defaultRPM: f.defaultRPM, defaultIPM: f.defaultIPM})})
-	if err != nil {
-		return nil, err
-	}
-	if err := gate.AddStaticKeys(f.apiKeys); err != nil {
-		return nil, fmt.Errorf("--api-keys / SDGATE_API_KEYS: %w", err)
-	}
-	n, err := gate.CountKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 && !f.noAuth {
-		return nil, errors.New("no API key is configured: create one with `sdgate keys create` against the same store, " +
-			"set SDGATE_API_KEYS, or serve without keys with --no-auth")
-	}
-	return gate, nil
+	return f.api.serve(ctx, srv, logger, getenv, serveHooks{})
 }
 
 // connectNATS connects for the life of the process: it reconnects for
@@ -164,40 +127,4 @@ func connectNATS(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}
 	return nc, nil
-}
-
-// serveUntilDone serves h on addr until ctx ends, then drains in-flight
-// requests for up to drain before closing them.
-func serveUntilDone(ctx context.Context, h http.Handler, addr string, drain time.Duration, logger *slog.Logger, getenv env) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	var inflight sync.WaitGroup
-	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		defer inflight.Done()
-		h.ServeHTTP(w, r)
-	})}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String())
-	if err := sdNotify(getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
-		logger.Warn("sd_notify", "err", err)
-	}
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down", "drain", drain)
-	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	err = httpSrv.Shutdown(drainCtx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		logger.Warn("drain timeout passed; closing in-flight requests")
-		err = httpSrv.Close()
-	}
-	inflight.Wait()
-	return err
 }

@@ -49,11 +49,16 @@ func TestGatewaysAndWorkerServeTogether(t *testing.T) {
 			"--heartbeat", "200ms", "--cold-grace", "10ms", "--log-level", "warn"}, mapEnv(nil), io.Discard, io.Discard)
 	}()
 	addrs := []string{freeAddr(t), freeAddr(t)}
-	for _, addr := range addrs {
-		go func() {
-			done <- run(ctx, []string{"gateway", "--addr", addr, "--nats", natsURL, "--postgres", pg.DSN("postgres"),
-				"--no-auth", "--cache-bytes", "-1", "--log-level", "warn"}, mapEnv(nil), io.Discard, io.Discard)
-		}()
+	// The gateway listens like serve does: its hardening flags apply (one
+	// gateway answers /metrics on a separate address, without a key).
+	metricsAddr := freeAddr(t)
+	for i, addr := range addrs {
+		args := []string{"gateway", "--addr", addr, "--nats", natsURL, "--postgres", pg.DSN("postgres"),
+			"--no-auth", "--cache-bytes", "-1", "--log-level", "warn", "--max-conns-per-ip", "32"}
+		if i == 0 {
+			args = append(args, "--metrics-addr", metricsAddr)
+		}
+		go func() { done <- run(ctx, args, mapEnv(nil), io.Discard, io.Discard) }()
 	}
 	for i, addr := range addrs {
 		var status int
@@ -80,6 +85,15 @@ func TestGatewaysAndWorkerServeTogether(t *testing.T) {
 		if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || len(out.Data) != 1 || out.Data[0].B64 == "" {
 			t.Fatalf("gateway %d: status %d, body %.300s", i, status, body)
 		}
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "sdgate_") {
+		t.Errorf("gateway --metrics-addr: status %d, %.200s", resp.StatusCode, metrics)
 	}
 	cancel()
 	for range 3 {

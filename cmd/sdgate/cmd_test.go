@@ -254,18 +254,18 @@ func TestServeAnswersAndDrains(t *testing.T) {
 }
 
 func TestDefaultLimitsFlags(t *testing.T) {
-	if got := defaultLimits(serveFlags{defaultRPM: 7, defaultIPM: 2}); got != (auth.Limits{RequestsPerMinute: 7, ImagesPerMinute: 2}) {
+	if got := (&keyFlags{defaultRPM: 7, defaultIPM: 2}).limits(); got != (auth.Limits{RequestsPerMinute: 7, ImagesPerMinute: 2}) {
 		t.Errorf("defaultLimits = %+v", got)
 	}
-	if got := defaultLimits(serveFlags{defaultRPM: 7, defaultIPM: 2, noLimits: true}); got != (auth.Limits{}) {
+	if got := (&keyFlags{defaultRPM: 7, defaultIPM: 2, noLimits: true}).limits(); got != (auth.Limits{}) {
 		t.Errorf("--no-limits kept %+v", got)
 	}
 	var log bytes.Buffer
-	logLimits(slog.New(slog.NewTextHandler(&log, nil)), serveFlags{noLimits: true})
+	(&keyFlags{noLimits: true}).logLimits(slog.New(slog.NewTextHandler(&log, nil)))
 	if !strings.Contains(log.String(), "rate limits off (--no-limits)") {
 		t.Errorf("--no-limits is not said at start: %s", log.String())
 	}
-	_, _, err := openGate(context.Background(), serveFlags{defaultRPM: -1, dataDir: t.TempDir()}, mapEnv(nil), nil)
+	_, _, err := openGate(context.Background(), serveFlags{keys: keyFlags{defaultRPM: -1}, dataDir: t.TempDir()}, nil)
 	if err == nil || !strings.Contains(err.Error(), "must not be negative") {
 		t.Errorf("negative default: %v", err)
 	}
