@@ -18,6 +18,9 @@
 # Env: CANDIDATES  set-ups to try, in order (default: plugin-1.29 plugin-1.30 builtin-1.30)
 #      CUDA_LIB_DIRS  extra folders to search first, ':'-separated
 #      GPUCHECK_ARGS  extra arguments for the sd15 run (e.g. --cuda-conv-algo HEURISTIC)
+#      FUSED       1 (default) also times the sd15 model written with
+#                  --attention fused (com.microsoft MultiHeadAttention:
+#                  CUDA's flash / memory-efficient kernels); 0 skips it
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -120,7 +123,7 @@ unpack() {
 save_results() {
 	local work=$1
 	[[ -n ${OUT:-} && -d ${OUT:-} && -w ${OUT:-} ]] || return 0
-	cp "$work"/probe-*.log "$work"/gpucheck-sd15.txt "$work"/check.log "$OUT"/ 2>/dev/null || true
+	cp "$work"/probe-*.log "$work"/gpucheck-sd15*.txt "$work"/check.log "$OUT"/ 2>/dev/null || true
 }
 
 # candidate NAME WORK: the sdgate flags of one ONNX Runtime set-up.
@@ -215,6 +218,15 @@ main() {
 		# shellcheck disable=SC2086 # flags are words
 		timeout 420 "$sdgate" gpucheck --model "$work/sd15" --device cuda:0 $flags --size 512x512 \
 			--steps 20,50 --bench-steps 10 --runs 2 --batch 1,2,4,8 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15.txt"
+		if [[ ${FUSED:-1} == 1 ]]; then
+			# The same weights (same seed) as one fused attention op: compare
+			# its UNet step time with the plain graph's above.
+			step "gpucheck: sd15 fp16 --attention fused, 512x512, $chosen"
+			[[ -f $work/sd15-fused/model_index.json ]] || "$sdgate" synth --preset sd15 --fp16 --attention fused --out "$work/sd15-fused"
+			# shellcheck disable=SC2086 # flags are words
+			timeout 300 "$sdgate" gpucheck --model "$work/sd15-fused" --device cuda:0 $flags --size 512x512 \
+				--steps 20 --bench-steps 10 --runs 2 ${GPUCHECK_ARGS:-} 2>&1 | tee "$work/gpucheck-sd15-fused.txt"
+		fi
 	fi
 
 	step "nvidia-smi"
