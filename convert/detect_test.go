@@ -44,7 +44,7 @@ func TestDetectionRefusals(t *testing.T) {
 		want error
 		text string
 	}{
-		{"sdxl", extra("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"), convert.Options{}, convert.ErrSDXL, "SDXL import comes with SDXL support"},
+		{"stray sdxl key", extra("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"), convert.Options{}, convert.ErrUnsupported, "SDXL-style conditioner"},
 		{"lora", extra("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"), convert.Options{}, convert.ErrUnsupported, "is a LoRA"},
 		{"8 channels", convIn(8), convert.Options{}, convert.ErrUnsupported, "8 input channels"},
 		{"family flag", base, convert.Options{Family: convert.FamilySD2}, convert.ErrUnsupported, "--family sd2"},

@@ -30,6 +30,8 @@ func TestSynthCheckpointImport(t *testing.T) {
 		{"fp32", nil, []string{"--fp32", "--attention", "plain"}},
 		{"fp16 inpaint fused", []string{"--fp16", "--inpaint", "--attention", "fused"}, nil},
 		{"sd2 v-prediction", []string{"--preset", "tiny-sd2", "--attention", "fused"}, []string{"--fp32"}},
+		{"sdxl", []string{"--preset", "sdxl-tiny", "--attention", "fused"}, []string{"--fp32", "--family", "sdxl"}},
+		{"sdxl fp16 inpaint", []string{"--preset", "sdxl-tiny", "--fp16", "--inpaint", "--attention", "plain"}, []string{"--attention", "plain"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -51,14 +53,20 @@ func TestSynthCheckpointImport(t *testing.T) {
 				}
 			}
 			preset := "tiny"
-			if strings.Contains(tc.name, "sd2") {
+			files := []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx", "vae_encoder/model.onnx",
+				"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
+				"scheduler/scheduler_config.json", "model_index.json"}
+			switch {
+			case strings.Contains(tc.name, "sd2"):
 				preset = "tiny-sd2"
+			case strings.Contains(tc.name, "sdxl"):
+				preset = "sdxl-tiny"
+				files = append(files, "text_encoder_2/model.onnx", "tokenizer_2/vocab.json", "tokenizer_2/merges.txt",
+					"tokenizer_2/tokenizer_config.json", "tokenizer_2/special_tokens_map.json", "unet/config.json", "vae_decoder/config.json")
 			}
 			synthDoc := onnxDoc("sdgate synth: preset " + preset + ", seed 7, random weights")
 			importDoc := onnxDoc("sdgate import: tiny.safetensors")
-			for _, name := range []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx", "vae_encoder/model.onnx",
-				"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
-				"scheduler/scheduler_config.json", "model_index.json"} {
+			for _, name := range files {
 				want, err := os.ReadFile(filepath.Join(a, name))
 				if err != nil {
 					t.Fatal(err)
