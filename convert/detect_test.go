@@ -23,6 +23,27 @@ func openErr(t *testing.T, path string, opts convert.Options) error {
 	return err
 }
 
+// refusal is a file OpenCheckpoint must refuse with want, saying text.
+type refusal struct {
+	name string
+	path string
+	opts convert.Options
+	want error
+	text string
+}
+
+func checkRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := openErr(t, tc.path, tc.opts)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("err %v, want %v with %q", err, tc.want, tc.text)
+			}
+		})
+	}
+}
+
 func TestDetectionRefusals(t *testing.T) {
 	base := writeLDM(t, tiny, safetensors.F32)
 	extra := func(name string) string {
@@ -37,13 +58,7 @@ func TestDetectionRefusals(t *testing.T) {
 			return keep(info, vals)
 		})
 	}
-	for _, tc := range []struct {
-		name string
-		path string
-		opts convert.Options
-		want error
-		text string
-	}{
+	checkRefusals(t, []refusal{
 		{"stray sdxl key", extra("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"), convert.Options{}, convert.ErrUnsupported, "SDXL-style conditioner"},
 		{"lora", extra("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"), convert.Options{}, convert.ErrUnsupported, "is a LoRA"},
 		{"8 channels", convIn(8), convert.Options{}, convert.ErrUnsupported, "8 input channels"},
@@ -56,14 +71,7 @@ func TestDetectionRefusals(t *testing.T) {
 			return keep(info, vals)
 		}), convert.Options{}, convert.ErrUnsupported, "no LDM UNet"},
 		{"pickle", strings.TrimSuffix(base, ".safetensors") + ".ckpt", convert.Options{}, safetensors.ErrPickle, "arbitrary code"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := openErr(t, tc.path, tc.opts)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
-				t.Errorf("err %v, want %v with %q", err, tc.want, tc.text)
-			}
-		})
-	}
+	})
 	ck, err := convert.OpenCheckpoint(convIn(9), convert.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -123,25 +123,12 @@ func TestSDXLRefusals(t *testing.T) {
 	refiner := renamed(t, noCLIP, openclip, "conditioner.embedders.0.model.")
 	tok := openclip + "token_embedding.weight"
 	narrow := replaced(t, base, tok, []int64{10, 40}, make([]float32, 400))
-	for _, tc := range []struct {
-		name string
-		path string
-		opts convert.Options
-		want error
-		text string
-	}{
+	checkRefusals(t, []refusal{
 		{"refiner", refiner, convert.Options{}, convert.ErrSDXL, "SDXL refiner"},
 		{"no CLIP ViT-L", noCLIP, convert.Options{}, convert.ErrUnsupported, "without CLIP ViT-L"},
 		{"widths", narrow, convert.Options{}, convert.ErrShape, "context width 80"},
 		{"family flag", base, convert.Options{Family: convert.FamilySD1}, convert.ErrUnsupported, "--family sd15, but the checkpoint is sdxl"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := openErr(t, tc.path, tc.opts)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
-				t.Errorf("err %v, want %v with %q", err, tc.want, tc.text)
-			}
-		})
-	}
+	})
 
 	// Files that open but do not fit the graphs: the error names the key.
 	in0 := openclip + "transformer.resblocks.0.attn.in_proj_weight"

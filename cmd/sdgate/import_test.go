@@ -211,11 +211,18 @@ func TestImportBakesLoRA(t *testing.T) {
 }
 
 // TestImportDiffusersFolder: a diffusers folder (weights in .safetensors,
-// the tokenizer's merges.txt beside them) imports like a checkpoint.
+// the tokenizer's merges.txt beside them) imports like a checkpoint; SDXL's
+// has text_encoder_2/ too.
 func TestImportDiffusersFolder(t *testing.T) {
+	for _, preset := range []string{"tiny", "sdxl-tiny"} {
+		t.Run(preset, func(t *testing.T) { testImportDiffusersFolder(t, preset) })
+	}
+}
+
+func testImportDiffusersFolder(t *testing.T, preset string) {
 	root := t.TempDir()
 	ref, pipe, got := filepath.Join(root, "ref"), filepath.Join(root, "pipe"), filepath.Join(root, "got")
-	opts := synth.Options{Preset: "tiny", Seed: 8}
+	opts := synth.Options{Preset: preset, Seed: 8}
 	if _, err := synth.Write(context.Background(), ref, opts, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +237,8 @@ func TestImportDiffusersFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := map[string]string{"unet": "unet/diffusion_pytorch_model.safetensors", "text_encoder": "text_encoder/model.safetensors",
-			"vae_decoder": "vae/diffusion_pytorch_model.safetensors", "vae_encoder": "vae/diffusion_pytorch_model.safetensors"}[p.Net]
+			"text_encoder_2": "text_encoder_2/model.safetensors",
+			"vae_decoder":    "vae/diffusion_pytorch_model.safetensors", "vae_encoder": "vae/diffusion_pytorch_model.safetensors"}[p.Net]
 		files[file] = append(files[file], safetensors.Float32Entry(p.Name, safetensors.F32, p.Shape, vals))
 	}
 	for file, entries := range files {
@@ -254,10 +262,14 @@ func TestImportDiffusersFolder(t *testing.T) {
 	if !strings.Contains(stdout.String(), "every checkpoint tensor was used") {
 		t.Errorf("output: %s", stdout.String())
 	}
-	for _, name := range []string{"unet/model.onnx", "text_encoder/model.onnx", "vae_encoder/model.onnx", "tokenizer/vocab.json"} {
+	names := []string{"unet/model.onnx", "text_encoder/model.onnx", "vae_encoder/model.onnx", "tokenizer/vocab.json", "model_index.json"}
+	if preset == "sdxl-tiny" {
+		names = append(names, "text_encoder_2/model.onnx", "tokenizer_2/vocab.json", "tokenizer_2/tokenizer_config.json")
+	}
+	for _, name := range names {
 		w, _ := os.ReadFile(filepath.Join(ref, name))
 		g, _ := os.ReadFile(filepath.Join(got, name))
-		g = bytes.Replace(g, onnxDoc("sdgate import: pipe"), onnxDoc("sdgate synth: preset tiny, seed 8, random weights"), 1)
+		g = bytes.Replace(g, onnxDoc("sdgate import: pipe"), onnxDoc("sdgate synth: preset "+preset+", seed 8, random weights"), 1)
 		if !bytes.Equal(w, g) {
 			t.Errorf("%s differs", name)
 		}
