@@ -77,6 +77,49 @@ func TestSDXLDetection(t *testing.T) {
 	}
 }
 
+// TestSDXLReplacementVAE: --vae replaces SDXL's baked-in VAE as SD's.
+func TestSDXLReplacementVAE(t *testing.T) {
+	base := writeLDM(t, tinyXL, safetensors.F32)
+	vae := rewrite(t, base, nil, func(info safetensors.Info, vals []float32) []safetensors.Entry {
+		rest, ok := strings.CutPrefix(info.Name, "first_stage_model.")
+		if !ok {
+			return nil
+		}
+		for i := range vals {
+			vals[i] = -vals[i]
+		}
+		return []safetensors.Entry{safetensors.Float32Entry(rest, safetensors.F32, info.Shape, vals)}
+	})
+	ck, err := convert.OpenCheckpoint(base, convert.Options{VAE: vae})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	opts := tinyXL
+	opts.Weights = ck
+	if _, err := synth.Write(context.Background(), filepath.Join(t.TempDir(), "m"), opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ck.Float32("vae_decoder", "decoder.conv_out.bias", []int64{3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := safetensors.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	want, _ := ref.Float32("first_stage_model.decoder.conv_out.bias")
+	if got[0] != -want[0] {
+		t.Errorf("conv_out.bias[0] %v, want the replacement's %v", got[0], -want[0])
+	}
+	for _, u := range ck.Unused() {
+		if u.Reason != "replaced by --vae" {
+			t.Errorf("unused %+v", u)
+		}
+	}
+}
+
 // TestSDXLProjectionTransposed: OpenCLIP's text_projection P is used as
 // x·P, so the graph's Linear weight is its transpose.
 func TestSDXLProjectionTransposed(t *testing.T) {

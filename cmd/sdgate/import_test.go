@@ -275,3 +275,46 @@ func testImportDiffusersFolder(t *testing.T, preset string) {
 		}
 	}
 }
+
+// TestImportRefusesSDXLRefiner: an SDXL refiner (its one encoder OpenCLIP
+// bigG) is refused by name, and nothing is written.
+func TestImportRefusesSDXLRefiner(t *testing.T) {
+	root := t.TempDir()
+	ckpt, refiner, out := filepath.Join(root, "xl.safetensors"), filepath.Join(root, "refiner.safetensors"), filepath.Join(root, "out")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"synth", "--preset", "sdxl-tiny", "--out", filepath.Join(root, "xl"), "--checkpoint", ckpt},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr.String())
+	}
+	in, err := safetensors.Open(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var entries []safetensors.Entry
+	for _, info := range in.Tensors() {
+		if strings.HasPrefix(info.Name, "conditioner.embedders.0.") {
+			continue
+		}
+		vals, err := in.Float32(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.Replace(info.Name, "conditioner.embedders.1.", "conditioner.embedders.0.", 1)
+		entries = append(entries, safetensors.Float32Entry(name, safetensors.F16, info.Shape, vals))
+	}
+	var buf bytes.Buffer
+	if err := safetensors.Write(&buf, nil, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(refiner, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"import", refiner, "--out", out}, mapEnv(nil), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "SDXL refiner") || !strings.Contains(err.Error(), "refiner.safetensors") {
+		t.Errorf("err %v, want the SDXL refiner refused naming the file", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused import created %s", out)
+	}
+}
