@@ -235,16 +235,7 @@ func TestEMAPreferred(t *testing.T) {
 // diffusers layout both replace the baked-in VAE, which is then reported.
 func TestReplacementVAE(t *testing.T) {
 	base := writeLDM(t, tiny, safetensors.F32)
-	ldm := rewrite(t, base, nil, func(info safetensors.Info, vals []float32) []safetensors.Entry {
-		rest, ok := strings.CutPrefix(info.Name, "first_stage_model.")
-		if !ok {
-			return nil
-		}
-		for i := range vals {
-			vals[i] += 1
-		}
-		return []safetensors.Entry{safetensors.Float32Entry(rest, safetensors.F32, info.Shape, vals)}
-	})
+	ldm := standaloneVAE(t, base, func(v float32) float32 { return v + 1 })
 	var diffusers []safetensors.Entry
 	for _, tn := range synthTensors(t, tiny) {
 		if strings.HasPrefix(tn.Net, "vae_") {

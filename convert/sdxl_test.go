@@ -80,16 +80,7 @@ func TestSDXLDetection(t *testing.T) {
 // TestSDXLReplacementVAE: --vae replaces SDXL's baked-in VAE as SD's.
 func TestSDXLReplacementVAE(t *testing.T) {
 	base := writeLDM(t, tinyXL, safetensors.F32)
-	vae := rewrite(t, base, nil, func(info safetensors.Info, vals []float32) []safetensors.Entry {
-		rest, ok := strings.CutPrefix(info.Name, "first_stage_model.")
-		if !ok {
-			return nil
-		}
-		for i := range vals {
-			vals[i] = -vals[i]
-		}
-		return []safetensors.Entry{safetensors.Float32Entry(rest, safetensors.F32, info.Shape, vals)}
-	})
+	vae := standaloneVAE(t, base, func(v float32) float32 { return -v })
 	ck, err := convert.OpenCheckpoint(base, convert.Options{VAE: vae})
 	if err != nil {
 		t.Fatal(err)
