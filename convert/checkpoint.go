@@ -44,8 +44,8 @@ var (
 	ErrMissing = errors.New("checkpoint lacks tensor")
 	// ErrShape: a checkpoint tensor's shape is not the graph's.
 	ErrShape = errors.New("tensor shape differs")
-	// ErrSDXL: an SDXL checkpoint, which needs SDXL graphs.
-	ErrSDXL = errors.New("SDXL checkpoint: SDXL import comes with SDXL support")
+	// ErrSDXL: an SDXL variant sdgate has no graphs for (the refiner).
+	ErrSDXL = errors.New("SDXL variant without sdgate graphs")
 	// ErrUnsupported: a checkpoint sdgate cannot import.
 	ErrUnsupported = errors.New("unsupported checkpoint")
 	// ErrPrediction: an SD 2 checkpoint that does not say whether it
@@ -67,7 +67,7 @@ type Info struct {
 	Inpaint    bool   // the UNet takes 9 channels: latents, mask, masked image
 	Prediction string // PredictEpsilon or PredictV
 	EMA        bool   // the UNet's EMA weights are used
-	ContextDim int64  // cross-attention width (768 SD 1, 1024 SD 2)
+	ContextDim int64  // cross-attention width (768 SD 1, 1024 SD 2, 2048 SDXL)
 	Vocab      int64  // token embedding rows
 }
 
@@ -121,9 +121,6 @@ func newCheckpoint(f *safetensors.File, opts Options) (*Checkpoint, error) {
 	c := &Checkpoint{f: f, used: map[*safetensors.File]map[string]bool{}}
 	has := func(k string) bool { _, ok := f.Info(k); return ok }
 	for _, t := range f.Tensors() {
-		if strings.HasPrefix(t.Name, "conditioner.embedders.") {
-			return nil, ErrSDXL
-		}
 		if strings.HasPrefix(t.Name, "lora_") || strings.Contains(t.Name, ".lora_A.") || strings.Contains(t.Name, ".lora_down.") {
 			return nil, fmt.Errorf("%w: %q is a LoRA tensor: this file is a LoRA, not a checkpoint", ErrUnsupported, t.Name)
 		}
@@ -143,6 +140,15 @@ func newCheckpoint(f *safetensors.File, opts Options) (*Checkpoint, error) {
 
 	var tok safetensors.Info
 	switch {
+	case has(sdxlText1+"text_model.embeddings.token_embedding.weight") && has(sdxlText2+"token_embedding.weight"):
+		c.Family = FamilySDXL
+		tok, _ = f.Info(sdxlText1 + "text_model.embeddings.token_embedding.weight")
+	case has(sdxlRefiner + "token_embedding.weight"):
+		return nil, fmt.Errorf("%w: an SDXL refiner (%s...: OpenCLIP bigG as its only text encoder, aesthetic-score conditioning); "+
+			"sdgate serves SDXL base models: import the base checkpoint", ErrSDXL, sdxlRefiner)
+	case hasPrefix(f, "conditioner.embedders."):
+		return nil, fmt.Errorf("%w: SDXL-style conditioner without CLIP ViT-L (%stext_model.*) and OpenCLIP bigG (%s*)",
+			ErrUnsupported, sdxlText1, sdxlText2)
 	case has(sd1Text + "text_model.embeddings.token_embedding.weight"):
 		c.Family = FamilySD1
 		tok, _ = f.Info(sd1Text + "text_model.embeddings.token_embedding.weight")
@@ -153,7 +159,7 @@ func newCheckpoint(f *safetensors.File, opts Options) (*Checkpoint, error) {
 		c.Family = FamilySD2
 		tok, _ = f.Info(sd2Text + "token_embedding.weight")
 	default:
-		return nil, fmt.Errorf("%w: no text encoder (%s... or %s...)", ErrUnsupported, sd1Text, sd2Text)
+		return nil, fmt.Errorf("%w: no text encoder (%s..., %s... or SDXL's %s... and %s...)", ErrUnsupported, sd1Text, sd2Text, sdxlText1, sdxlText2)
 	}
 	if len(tok.Shape) == 2 {
 		c.Vocab = tok.Shape[0]
@@ -166,6 +172,13 @@ func newCheckpoint(f *safetensors.File, opts Options) (*Checkpoint, error) {
 	}
 	if c.Family == FamilySD1 && len(tok.Shape) == 2 && c.ContextDim != 0 && c.ContextDim != tok.Shape[1] {
 		return nil, fmt.Errorf("%w: CLIP text encoder of width %d but UNet context of %d", ErrUnsupported, tok.Shape[1], c.ContextDim)
+	}
+	if c.Family == FamilySDXL {
+		tok2, _ := f.Info(sdxlText2 + "token_embedding.weight")
+		if len(tok.Shape) != 2 || len(tok2.Shape) != 2 || (c.ContextDim != 0 && c.ContextDim != tok.Shape[1]+tok2.Shape[1]) {
+			return nil, fmt.Errorf("%w: SDXL text encoders' token embeddings %v and %v do not add up to the UNet's context width %d",
+				ErrShape, tok.Shape, tok2.Shape, c.ContextDim)
+		}
 	}
 	if opts.Family != "" && opts.Family != FamilyAuto && opts.Family != c.Family {
 		return nil, fmt.Errorf("%w: --family %s, but the checkpoint is %s (context width %d)", ErrUnsupported, opts.Family, c.Family, c.ContextDim)
@@ -212,7 +225,7 @@ func prediction(f *safetensors.File, fam Family, flag string) (string, error) {
 	if _, ok := f.Info("v_pred"); ok || strings.HasSuffix(md["modelspec.architecture"], "-v") || strings.EqualFold(md["ss_v_parameterization"], "true") {
 		return PredictV, nil
 	}
-	if fam == FamilySD1 {
+	if fam == FamilySD1 || fam == FamilySDXL { // SDXL base and its fine-tunes predict noise unless they say
 		return PredictEpsilon, nil
 	}
 	return "", fmt.Errorf("%w: an SD 2 checkpoint may predict noise (512 base) or v (768): give --prediction %s or %s",
@@ -253,6 +266,16 @@ func (c *Checkpoint) hasUNet(key string) bool {
 func emaKey(key string) string {
 	_, rest, _ := strings.Cut(key, ".")
 	return emaPrefix + strings.ReplaceAll(rest, ".", "")
+}
+
+// hasPrefix says whether any tensor's name starts with prefix.
+func hasPrefix(f *safetensors.File, prefix string) bool {
+	for _, t := range f.Tensors() {
+		if strings.HasPrefix(t.Name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // countLevels counts the distinct indexes N of keys prefix+"N.".

@@ -23,6 +23,27 @@ func openErr(t *testing.T, path string, opts convert.Options) error {
 	return err
 }
 
+// refusal is a file OpenCheckpoint must refuse with want, saying text.
+type refusal struct {
+	name string
+	path string
+	opts convert.Options
+	want error
+	text string
+}
+
+func checkRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := openErr(t, tc.path, tc.opts)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("err %v, want %v with %q", err, tc.want, tc.text)
+			}
+		})
+	}
+}
+
 func TestDetectionRefusals(t *testing.T) {
 	base := writeLDM(t, tiny, safetensors.F32)
 	extra := func(name string) string {
@@ -37,14 +58,8 @@ func TestDetectionRefusals(t *testing.T) {
 			return keep(info, vals)
 		})
 	}
-	for _, tc := range []struct {
-		name string
-		path string
-		opts convert.Options
-		want error
-		text string
-	}{
-		{"sdxl", extra("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"), convert.Options{}, convert.ErrSDXL, "SDXL import comes with SDXL support"},
+	checkRefusals(t, []refusal{
+		{"stray sdxl key", extra("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"), convert.Options{}, convert.ErrUnsupported, "SDXL-style conditioner"},
 		{"lora", extra("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"), convert.Options{}, convert.ErrUnsupported, "is a LoRA"},
 		{"8 channels", convIn(8), convert.Options{}, convert.ErrUnsupported, "8 input channels"},
 		{"family flag", base, convert.Options{Family: convert.FamilySD2}, convert.ErrUnsupported, "--family sd2"},
@@ -56,14 +71,7 @@ func TestDetectionRefusals(t *testing.T) {
 			return keep(info, vals)
 		}), convert.Options{}, convert.ErrUnsupported, "no LDM UNet"},
 		{"pickle", strings.TrimSuffix(base, ".safetensors") + ".ckpt", convert.Options{}, safetensors.ErrPickle, "arbitrary code"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := openErr(t, tc.path, tc.opts)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
-				t.Errorf("err %v, want %v with %q", err, tc.want, tc.text)
-			}
-		})
-	}
+	})
 	ck, err := convert.OpenCheckpoint(convIn(9), convert.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -227,16 +235,7 @@ func TestEMAPreferred(t *testing.T) {
 // diffusers layout both replace the baked-in VAE, which is then reported.
 func TestReplacementVAE(t *testing.T) {
 	base := writeLDM(t, tiny, safetensors.F32)
-	ldm := rewrite(t, base, nil, func(info safetensors.Info, vals []float32) []safetensors.Entry {
-		rest, ok := strings.CutPrefix(info.Name, "first_stage_model.")
-		if !ok {
-			return nil
-		}
-		for i := range vals {
-			vals[i] += 1
-		}
-		return []safetensors.Entry{safetensors.Float32Entry(rest, safetensors.F32, info.Shape, vals)}
-	})
+	ldm := standaloneVAE(t, base, func(v float32) float32 { return v + 1 })
 	var diffusers []safetensors.Entry
 	for _, tn := range synthTensors(t, tiny) {
 		if strings.HasPrefix(tn.Net, "vae_") {

@@ -15,7 +15,7 @@ import (
 )
 
 // Diffusers serves a diffusers folder's .safetensors weights (unet/,
-// text_encoder/, vae/), whose names are already the graphs' names. Like
+// text_encoder/, SDXL's text_encoder_2/, vae/), whose names are already the graphs' names. Like
 // Checkpoint it satisfies models/synth's Weights.
 type Diffusers struct {
 	Info
@@ -31,18 +31,16 @@ type Diffusers struct {
 
 // diffusersComponents maps the graphs' networks to the folder's components.
 var diffusersComponents = map[string]string{
-	"unet": "unet", "text_encoder": "text_encoder", "vae_decoder": "vae", "vae_encoder": "vae",
+	"unet": "unet", "text_encoder": "text_encoder", "text_encoder_2": "text_encoder_2", "vae_decoder": "vae", "vae_encoder": "vae",
 }
 
 // OpenDiffusers opens a diffusers pipeline folder. Pickled weights
 // (.bin) are refused like pickled checkpoints.
 func OpenDiffusers(dir string, opts Options) (*Diffusers, error) {
 	d := &Diffusers{dir: dir, nets: map[string]map[string]*safetensors.File{}, used: map[string]bool{}}
-	for _, comp := range []string{"unet", "text_encoder", "vae"} {
-		if err := d.openComponent(comp); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("%s: %w", dir, err)
-		}
+	if err := d.openComponents(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if err := d.detect(opts); err != nil {
 		d.Close()
@@ -52,6 +50,38 @@ func OpenDiffusers(dir string, opts Options) (*Diffusers, error) {
 		d.Merges = filepath.Join(dir, "tokenizer", "merges.txt")
 	}
 	return d, nil
+}
+
+// openComponents opens the UNet, the VAE and the text encoders it
+// needs: SDXL's (a UNet with the text_time add_embedding) are two.
+func (d *Diffusers) openComponents() error {
+	for _, comp := range []string{"unet", "vae"} {
+		if err := d.openComponent(comp); err != nil {
+			return err
+		}
+	}
+	sdxl := false
+	for name := range d.nets["unet"] {
+		if strings.HasPrefix(name, "add_embedding.") {
+			sdxl = true
+			break
+		}
+	}
+	_, noText := os.Stat(filepath.Join(d.dir, "text_encoder"))
+	if sdxl && noText != nil {
+		if _, err := os.Stat(filepath.Join(d.dir, "text_encoder_2")); err == nil {
+			return fmt.Errorf("%w: an SDXL refiner (text_encoder_2/ only, aesthetic-score conditioning); sdgate serves SDXL base models", ErrSDXL)
+		}
+	}
+	if err := d.openComponent("text_encoder"); err != nil {
+		return err
+	}
+	if sdxl {
+		if err := d.openComponent("text_encoder_2"); err != nil {
+			return fmt.Errorf("SDXL UNet (add_embedding): %w", err)
+		}
+	}
+	return nil
 }
 
 // openComponent opens comp's weights: the shards an index names, or one
@@ -148,11 +178,6 @@ func (d *Diffusers) info(comp, name string) (safetensors.Info, bool) {
 // detect reads the family from the shapes and the prediction type from
 // scheduler/scheduler_config.json.
 func (d *Diffusers) detect(opts Options) error {
-	for name := range d.nets["unet"] {
-		if strings.HasPrefix(name, "add_embedding.") {
-			return ErrSDXL
-		}
-	}
 	convIn, ok := d.info("unet", "conv_in.weight")
 	if !ok || len(convIn.Shape) != 4 {
 		return fmt.Errorf("%w: unet/ has no conv_in.weight", ErrUnsupported)
@@ -169,12 +194,19 @@ func (d *Diffusers) detect(opts Options) error {
 		return fmt.Errorf("%w: text_encoder/ has no text_model.embeddings.token_embedding.weight", ErrUnsupported)
 	}
 	d.Vocab = tok.Shape[0]
-	if k, ok := d.info("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"); ok && len(k.Shape) == 2 {
-		d.ContextDim = k.Shape[1]
+	for name := range d.nets["unet"] {
+		if k, ok := d.info("unet", name); ok && strings.HasSuffix(name, ".attn2.to_k.weight") && len(k.Shape) == 2 {
+			d.ContextDim = k.Shape[1]
+			break
+		}
 	}
-	d.Family = FamilySD1
-	if tok.Shape[1] == 1024 {
+	switch {
+	case d.nets["text_encoder_2"] != nil:
+		d.Family = FamilySDXL
+	case tok.Shape[1] == 1024:
 		d.Family = FamilySD2
+	default:
+		d.Family = FamilySD1
 	}
 	if opts.Family != "" && opts.Family != FamilyAuto && opts.Family != d.Family {
 		return fmt.Errorf("%w: --family %s, but the folder is %s", ErrUnsupported, opts.Family, d.Family)

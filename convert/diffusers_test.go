@@ -28,7 +28,7 @@ func writeDiffusers(t *testing.T, opts synth.Options, shards int, oldAttn bool) 
 	dir := filepath.Join(root, "pipeline")
 	byComp := map[string][]safetensors.Entry{}
 	for _, tn := range synthTensors(t, opts) {
-		comp := map[string]string{"unet": "unet", "text_encoder": "text_encoder", "vae_decoder": "vae", "vae_encoder": "vae"}[tn.Net]
+		comp := map[string]string{"unet": "unet", "text_encoder": "text_encoder", "text_encoder_2": "text_encoder_2", "vae_decoder": "vae", "vae_encoder": "vae"}[tn.Net]
 		vals, err := tn.Values()
 		if err != nil {
 			t.Fatal(err)
@@ -55,6 +55,9 @@ func writeDiffusers(t *testing.T, opts synth.Options, shards int, oldAttn bool) 
 		}
 	}
 	write(filepath.Join(dir, "text_encoder", "model.safetensors"), byComp["text_encoder"])
+	if te2 := byComp["text_encoder_2"]; te2 != nil {
+		write(filepath.Join(dir, "text_encoder_2", "model.safetensors"), te2)
+	}
 	write(filepath.Join(dir, "vae", "diffusion_pytorch_model.safetensors"), byComp["vae"])
 	unet := byComp["unet"]
 	if shards <= 1 {
@@ -94,20 +97,27 @@ func writeDiffusers(t *testing.T, opts synth.Options, shards int, oldAttn bool) 
 // TestDiffusersFolder: a diffusers folder of synth's weights imports to
 // synth's very files, its tokenizer's merges taken from the folder.
 func TestDiffusersFolder(t *testing.T) {
-	opts := synth.Options{Preset: "tiny", Seed: 6, FP16: true}
+	sd1 := synth.Options{Preset: "tiny", Seed: 6, FP16: true}
 	for _, tc := range []struct {
 		name    string
+		opts    synth.Options
 		shards  int
 		oldAttn bool
-	}{{"single", 1, false}, {"sharded old attention names", 3, true}} {
+	}{
+		{"single", sd1, 1, false},
+		{"sharded old attention names", sd1, 3, true},
+		{"sdxl", synth.Options{Preset: "sdxl-tiny", Seed: 9, FP16: true}, 2, false},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
 			dir := writeDiffusers(t, opts, tc.shards, tc.oldAttn)
 			d, err := convert.OpenDiffusers(dir, convert.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if d.Family != convert.FamilySD1 || d.Prediction != convert.PredictEpsilon || d.Merges == "" {
+			fam := convert.Family(synth.Family(opts.Preset))
+			if d.Family != fam || d.Prediction != convert.PredictEpsilon || d.Merges == "" {
 				t.Fatalf("detected %+v, merges %q", d.Info, d.Merges)
 			}
 			want, got := filepath.Join(t.TempDir(), "want"), filepath.Join(t.TempDir(), "got")
@@ -143,5 +153,26 @@ func TestDiffusersRefusals(t *testing.T) {
 	}
 	if _, err := convert.OpenDiffusers(t.TempDir(), convert.Options{}); !errors.Is(err, convert.ErrUnsupported) {
 		t.Errorf("empty folder: %v", err)
+	}
+
+	// SDXL: a refiner (no text_encoder/), and a base without text_encoder_2/.
+	xl := writeDiffusers(t, synth.Options{Preset: "sdxl-tiny", Seed: 1}, 1, false)
+	if _, err := convert.OpenDiffusers(xl, convert.Options{Family: convert.FamilySD1}); !errors.Is(err, convert.ErrUnsupported) || !strings.Contains(err.Error(), "folder is sdxl") {
+		t.Errorf("--family sd15 on SDXL: %v", err)
+	}
+	refiner := t.TempDir()
+	for _, comp := range []string{"unet", "text_encoder_2", "vae"} {
+		if err := os.CopyFS(filepath.Join(refiner, comp), os.DirFS(filepath.Join(xl, comp))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := convert.OpenDiffusers(refiner, convert.Options{}); !errors.Is(err, convert.ErrSDXL) || !strings.Contains(err.Error(), "refiner") {
+		t.Errorf("refiner: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(xl, "text_encoder_2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := convert.OpenDiffusers(xl, convert.Options{}); !errors.Is(err, convert.ErrUnsupported) || !strings.Contains(err.Error(), "text_encoder_2") {
+		t.Errorf("SDXL without text_encoder_2: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package convert_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sdgate/sdgate/convert"
@@ -71,6 +72,22 @@ func rewrite(t testing.TB, src string, md map[string]string, edit func(info safe
 		t.Fatal(err)
 	}
 	return path
+}
+
+// standaloneVAE writes the checkpoint's VAE as a standalone LDM VAE file
+// (no prefix), every value passed through f.
+func standaloneVAE(t testing.TB, ckpt string, f func(float32) float32) string {
+	t.Helper()
+	return rewrite(t, ckpt, nil, func(info safetensors.Info, vals []float32) []safetensors.Entry {
+		rest, ok := strings.CutPrefix(info.Name, "first_stage_model.")
+		if !ok {
+			return nil
+		}
+		for i, v := range vals {
+			vals[i] = f(v)
+		}
+		return []safetensors.Entry{safetensors.Float32Entry(rest, safetensors.F32, info.Shape, vals)}
+	})
 }
 
 // keep re-emits a tensor unchanged (as F32).

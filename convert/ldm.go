@@ -19,6 +19,12 @@ const (
 	sd1Text    = "cond_stage_model.transformer."
 	sd2Text    = "cond_stage_model.model."
 	emaPrefix  = "model_ema."
+	// SDXL's conditioner: CLIP ViT-L (transformers' names) and OpenCLIP
+	// ViT-bigG (OpenCLIP's names, with its text projection).
+	sdxlText1 = "conditioner.embedders.0.transformer."
+	sdxlText2 = "conditioner.embedders.1.model."
+	// sdxlRefiner is where the refiner keeps its only encoder, OpenCLIP bigG.
+	sdxlRefiner = "conditioner.embedders.0.model."
 )
 
 // source says where a diffusers tensor lives in the checkpoint.
@@ -30,6 +36,10 @@ type source struct {
 	// conv1x1: the checkpoint stores a linear weight as a 1x1 convolution
 	// [out, in, 1, 1] (the VAE's attention); the graph wants [out, in].
 	conv1x1 bool
+	// transpose: the checkpoint stores the matrix the other way round
+	// (OpenCLIP's text_projection is [width, proj], used as x·P; the
+	// graph wants the Linear weight [proj, width]).
+	transpose bool
 }
 
 // unetLayout is what the name map must know of a UNet's shape.
@@ -57,6 +67,13 @@ func unetSource(name string, l unetLayout) (string, error) {
 		}
 		if len(p) == 3 && p[1] == "linear_2" {
 			return "time_embed.2." + p[2], nil
+		}
+	case "add_embedding": // SDXL's text_time embedding, LDM's label_emb
+		if len(p) == 3 && p[1] == "linear_1" {
+			return "label_emb.0.0." + p[2], nil
+		}
+		if len(p) == 3 && p[1] == "linear_2" {
+			return "label_emb.0.2." + p[2], nil
 		}
 	case "conv_in":
 		return "input_blocks.0.0." + rest(1), nil
@@ -203,10 +220,15 @@ func vaeAttnSource(prefix, s string) (source, error) {
 	return source{key: prefix + ldm + "." + param, part: -1, conv1x1: ldm != "norm" && param == "weight"}, nil
 }
 
-// openCLIPSource maps a transformers CLIPTextModel name to SD 2's OpenCLIP
-// key (without prefix): the layers' q, k and v are thirds of in_proj.
+// openCLIPSource maps a transformers CLIPTextModel(WithProjection) name to
+// OpenCLIP's key (without prefix), as SD 2 and SDXL's second encoder store
+// it: the layers' q, k and v are thirds of in_proj, and the projection is
+// kept transposed.
 func openCLIPSource(name string) (source, error) {
-	bad := fmt.Errorf("%w: text_encoder %q has no OpenCLIP name", ErrMapping, name)
+	bad := fmt.Errorf("%w: text encoder %q has no OpenCLIP name", ErrMapping, name)
+	if name == "text_projection.weight" {
+		return source{key: "text_projection", part: -1, transpose: true}, nil
+	}
 	s, ok := strings.CutPrefix(name, "text_model.")
 	if !ok {
 		return source{}, bad

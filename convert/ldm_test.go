@@ -38,7 +38,7 @@ func TestUNetNames(t *testing.T) {
 			t.Errorf("%s -> %q, %v; want %q", name, got, err, want)
 		}
 	}
-	for _, name := range []string{"time_embedding.cond_proj.weight", "down_blocks.x.resnets.0.conv1.weight", "add_embedding.linear_1.weight", "mid_block.resnets.2.conv1.weight", "up_blocks.1.downsamplers.0.conv.weight"} {
+	for _, name := range []string{"time_embedding.cond_proj.weight", "down_blocks.x.resnets.0.conv1.weight", "add_embedding.linear_1", "mid_block.resnets.2.conv1.weight", "up_blocks.1.downsamplers.0.conv.weight"} {
 		if got, err := unetSource(name, sd15); !errors.Is(err, ErrMapping) {
 			t.Errorf("%s -> %q, %v; want ErrMapping", name, got, err)
 		}
@@ -84,13 +84,14 @@ func TestOpenCLIPNames(t *testing.T) {
 		"text_model.encoder.layers.0.self_attn.k_proj.bias":     {key: "transformer.resblocks.0.attn.in_proj_bias", part: 1},
 		"text_model.encoder.layers.22.self_attn.v_proj.weight":  {key: "transformer.resblocks.22.attn.in_proj_weight", part: 2},
 		"text_model.encoder.layers.1.self_attn.out_proj.weight": {key: "transformer.resblocks.1.attn.out_proj.weight", part: -1},
+		"text_projection.weight":                                {key: "text_projection", part: -1, transpose: true},
 	} {
 		got, err := openCLIPSource(name)
 		if err != nil || got != want {
 			t.Errorf("%s -> %+v, %v; want %+v", name, got, err, want)
 		}
 	}
-	for _, name := range []string{"text_projection.weight", "text_model.encoder.layers.x.mlp.fc1.weight", "text_model.encoder.layers.0.self_attn.w_proj.weight"} {
+	for _, name := range []string{"text_projection.bias", "text_model.encoder.layers.x.mlp.fc1.weight", "text_model.encoder.layers.0.self_attn.w_proj.weight"} {
 		if _, err := openCLIPSource(name); !errors.Is(err, ErrMapping) {
 			t.Errorf("%s: %v, want ErrMapping", name, err)
 		}

@@ -25,6 +25,8 @@ func TestRoundTrip(t *testing.T) {
 		{"fp16", synth.Options{Preset: "tiny", Seed: 4, FP16: true}, safetensors.F16},
 		{"inpaint external", synth.Options{Preset: "tiny", Seed: 5, Inpaint: true, ExternalData: true}, safetensors.F32},
 		{"sd2 layout", synth.Options{Preset: "tiny-sd2", Seed: 6, FP16: true}, safetensors.F16},
+		{"sdxl", synth.Options{Preset: "sdxl-tiny", Seed: 7, FP16: true}, safetensors.F16},
+		{"sdxl fp32 inpaint fused", synth.Options{Preset: "sdxl-tiny", Seed: 8, Inpaint: true, FusedAttention: true}, safetensors.F32},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeLDM(t, tc.opts, tc.dt)
@@ -33,9 +35,9 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ck.Close()
-			fam, pred := convert.FamilySD1, convert.PredictEpsilon
-			if tc.opts.Preset == "tiny-sd2" {
-				fam, pred = convert.FamilySD2, convert.PredictV
+			fam, pred := convert.Family(synth.Family(tc.opts.Preset)), convert.PredictEpsilon
+			if fam == convert.FamilySD2 {
+				pred = convert.PredictV
 			}
 			if ck.Family != fam || ck.Inpaint != tc.opts.Inpaint || ck.Prediction != pred || ck.EMA {
 				t.Errorf("detected %+v", ck.Info)

@@ -45,15 +45,25 @@ func (c *Checkpoint) resolve(net, name string) (*safetensors.File, source, error
 		}
 		return c.f, source{key: key, part: -1}, nil
 	case "text_encoder":
-		if c.Family == FamilySD2 {
+		switch c.Family {
+		case FamilySD2:
 			src, err := openCLIPSource(name)
 			src.key = sd2Text + src.key
 			return c.f, src, err
+		case FamilySDXL:
+			return c.f, source{key: sdxlText1 + name, part: -1}, nil
 		}
 		if c.oldText {
 			return c.f, source{key: sd1Text + strings.TrimPrefix(name, "text_model."), part: -1}, nil
 		}
 		return c.f, source{key: sd1Text + name, part: -1}, nil
+	case "text_encoder_2":
+		if c.Family != FamilySDXL {
+			break
+		}
+		src, err := openCLIPSource(name)
+		src.key = sdxlText2 + src.key
+		return c.f, src, err
 	case "vae_decoder", "vae_encoder":
 		v := c.vae
 		if v.diffusers {
@@ -108,6 +118,12 @@ func sourceShape(f *safetensors.File, src source, net, name string, want []int64
 	if src.conv1x1 && len(got) == 4 && got[2] == 1 && got[3] == 1 {
 		got = got[:2]
 	}
+	if src.transpose {
+		if len(got) != 2 {
+			return t, fmt.Errorf("%w: %q %v is not a matrix", ErrShape, src.key, t.Shape)
+		}
+		got[0], got[1] = got[1], got[0]
+	}
 	if src.part >= 0 {
 		if len(got) == 0 || got[0]%3 != 0 {
 			return t, fmt.Errorf("%w: %q %v cannot be split in q, k and v", ErrShape, src.key, t.Shape)
@@ -137,6 +153,9 @@ func (c *Checkpoint) Float32(net, name string, shape []int64) ([]float32, error)
 	if src.part >= 0 {
 		n := len(vals) / 3
 		vals = slices.Clone(vals[src.part*n : (src.part+1)*n])
+	}
+	if src.transpose { // sourceShape saw a matrix: shape is its transpose
+		vals = transposed(vals, shape[1], shape[0])
 	}
 	c.mu.Lock()
 	if c.used[f] == nil {
@@ -181,8 +200,21 @@ func (c *Checkpoint) unusedReason(f *safetensors.File, key string) string {
 		return "VAE training loss"
 	case key == sd2Text+"text_projection" || key == sd2Text+"logit_scale":
 		return "OpenCLIP projection, unused by SD 2"
+	case key == sdxlText2+"logit_scale":
+		return "OpenCLIP's contrastive logit scale, unused by SDXL"
 	case c.Family == FamilySD2 && strings.HasPrefix(key, sd2Text+"transformer.resblocks."):
 		return "OpenCLIP's last layer: SD 2 uses the penultimate one"
 	}
 	return ""
+}
+
+// transposed turns a row-major [rows, cols] matrix into [cols, rows].
+func transposed(m []float32, rows, cols int64) []float32 {
+	out := make([]float32, len(m))
+	for r := range rows {
+		for c, v := range m[r*cols : (r+1)*cols] {
+			out[int64(c)*rows+r] = v
+		}
+	}
+	return out
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/sdgate/sdgate/models/synth"
 )
 
-// clipVocab is the row count of CLIP's token embedding (SD 1.x and 2.x).
+// clipVocab is the row count of CLIP's token embedding (SD 1.x, 2.x and both SDXL encoders).
 const clipVocab = 49408
 
 func runImport(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {

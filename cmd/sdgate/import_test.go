@@ -30,6 +30,8 @@ func TestSynthCheckpointImport(t *testing.T) {
 		{"fp32", nil, []string{"--fp32", "--attention", "plain"}},
 		{"fp16 inpaint fused", []string{"--fp16", "--inpaint", "--attention", "fused"}, nil},
 		{"sd2 v-prediction", []string{"--preset", "tiny-sd2", "--attention", "fused"}, []string{"--fp32"}},
+		{"sdxl", []string{"--preset", "sdxl-tiny", "--attention", "fused"}, []string{"--fp32", "--family", "sdxl"}},
+		{"sdxl fp16 inpaint", []string{"--preset", "sdxl-tiny", "--fp16", "--inpaint", "--attention", "plain"}, []string{"--attention", "plain"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -51,14 +53,20 @@ func TestSynthCheckpointImport(t *testing.T) {
 				}
 			}
 			preset := "tiny"
-			if strings.Contains(tc.name, "sd2") {
+			files := []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx", "vae_encoder/model.onnx",
+				"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
+				"scheduler/scheduler_config.json", "model_index.json"}
+			switch {
+			case strings.Contains(tc.name, "sd2"):
 				preset = "tiny-sd2"
+			case strings.Contains(tc.name, "sdxl"):
+				preset = "sdxl-tiny"
+				files = append(files, "text_encoder_2/model.onnx", "tokenizer_2/vocab.json", "tokenizer_2/merges.txt",
+					"tokenizer_2/tokenizer_config.json", "tokenizer_2/special_tokens_map.json", "unet/config.json", "vae_decoder/config.json")
 			}
 			synthDoc := onnxDoc("sdgate synth: preset " + preset + ", seed 7, random weights")
 			importDoc := onnxDoc("sdgate import: tiny.safetensors")
-			for _, name := range []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx", "vae_encoder/model.onnx",
-				"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
-				"scheduler/scheduler_config.json", "model_index.json"} {
+			for _, name := range files {
 				want, err := os.ReadFile(filepath.Join(a, name))
 				if err != nil {
 					t.Fatal(err)
@@ -203,11 +211,18 @@ func TestImportBakesLoRA(t *testing.T) {
 }
 
 // TestImportDiffusersFolder: a diffusers folder (weights in .safetensors,
-// the tokenizer's merges.txt beside them) imports like a checkpoint.
+// the tokenizer's merges.txt beside them) imports like a checkpoint; SDXL's
+// has text_encoder_2/ too.
 func TestImportDiffusersFolder(t *testing.T) {
+	for _, preset := range []string{"tiny", "sdxl-tiny"} {
+		t.Run(preset, func(t *testing.T) { testImportDiffusersFolder(t, preset) })
+	}
+}
+
+func testImportDiffusersFolder(t *testing.T, preset string) {
 	root := t.TempDir()
 	ref, pipe, got := filepath.Join(root, "ref"), filepath.Join(root, "pipe"), filepath.Join(root, "got")
-	opts := synth.Options{Preset: "tiny", Seed: 8}
+	opts := synth.Options{Preset: preset, Seed: 8}
 	if _, err := synth.Write(context.Background(), ref, opts, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +237,8 @@ func TestImportDiffusersFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := map[string]string{"unet": "unet/diffusion_pytorch_model.safetensors", "text_encoder": "text_encoder/model.safetensors",
-			"vae_decoder": "vae/diffusion_pytorch_model.safetensors", "vae_encoder": "vae/diffusion_pytorch_model.safetensors"}[p.Net]
+			"text_encoder_2": "text_encoder_2/model.safetensors",
+			"vae_decoder":    "vae/diffusion_pytorch_model.safetensors", "vae_encoder": "vae/diffusion_pytorch_model.safetensors"}[p.Net]
 		files[file] = append(files[file], safetensors.Float32Entry(p.Name, safetensors.F32, p.Shape, vals))
 	}
 	for file, entries := range files {
@@ -246,12 +262,59 @@ func TestImportDiffusersFolder(t *testing.T) {
 	if !strings.Contains(stdout.String(), "every checkpoint tensor was used") {
 		t.Errorf("output: %s", stdout.String())
 	}
-	for _, name := range []string{"unet/model.onnx", "text_encoder/model.onnx", "vae_encoder/model.onnx", "tokenizer/vocab.json"} {
+	names := []string{"unet/model.onnx", "text_encoder/model.onnx", "vae_encoder/model.onnx", "tokenizer/vocab.json", "model_index.json"}
+	if preset == "sdxl-tiny" {
+		names = append(names, "text_encoder_2/model.onnx", "tokenizer_2/vocab.json", "tokenizer_2/tokenizer_config.json")
+	}
+	for _, name := range names {
 		w, _ := os.ReadFile(filepath.Join(ref, name))
 		g, _ := os.ReadFile(filepath.Join(got, name))
-		g = bytes.Replace(g, onnxDoc("sdgate import: pipe"), onnxDoc("sdgate synth: preset tiny, seed 8, random weights"), 1)
+		g = bytes.Replace(g, onnxDoc("sdgate import: pipe"), onnxDoc("sdgate synth: preset "+preset+", seed 8, random weights"), 1)
 		if !bytes.Equal(w, g) {
 			t.Errorf("%s differs", name)
 		}
+	}
+}
+
+// TestImportRefusesSDXLRefiner: an SDXL refiner (its one encoder OpenCLIP
+// bigG) is refused by name, and nothing is written.
+func TestImportRefusesSDXLRefiner(t *testing.T) {
+	root := t.TempDir()
+	ckpt, refiner, out := filepath.Join(root, "xl.safetensors"), filepath.Join(root, "refiner.safetensors"), filepath.Join(root, "out")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"synth", "--preset", "sdxl-tiny", "--out", filepath.Join(root, "xl"), "--checkpoint", ckpt},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr.String())
+	}
+	in, err := safetensors.Open(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var entries []safetensors.Entry
+	for _, info := range in.Tensors() {
+		if strings.HasPrefix(info.Name, "conditioner.embedders.0.") {
+			continue
+		}
+		vals, err := in.Float32(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.Replace(info.Name, "conditioner.embedders.1.", "conditioner.embedders.0.", 1)
+		entries = append(entries, safetensors.Float32Entry(name, safetensors.F16, info.Shape, vals))
+	}
+	var buf bytes.Buffer
+	if err := safetensors.Write(&buf, nil, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(refiner, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"import", refiner, "--out", out}, mapEnv(nil), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "SDXL refiner") || !strings.Contains(err.Error(), "refiner.safetensors") {
+		t.Errorf("err %v, want the SDXL refiner refused naming the file", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused import created %s", out)
 	}
 }

@@ -65,8 +65,8 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		ClipBPE:          *clipBPE,
 		Prediction:       *prediction,
 	}
-	if synth.Family(*preset) == synth.FamilySDXL && (*checkpoint != "" || *loraFile != "") {
-		return errors.New("synth: --checkpoint and --lora write SD 1.x/2.x layouts; the sdxl presets have no LDM key map yet")
+	if synth.Family(*preset) == synth.FamilySDXL && *loraFile != "" {
+		return errors.New("synth: --lora writes SD 1.x/2.x LoRAs; the sdxl presets have no kohya LoRA writer yet")
 	}
 	if !fp16.set {
 		opts.FP16 = *preset == "sd15" || *preset == "sd2" || *preset == "sdxl" // the full-size presets exist for GPU benchmarks, which run fp16
