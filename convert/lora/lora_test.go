@@ -231,7 +231,7 @@ func TestParseRefuses(t *testing.T) {
 		{"loha", []safetensors.Entry{entry("lora_unet_conv_in.hada_w1_a", 2, 2)}, lora.ErrLyCORIS},
 		{"lokr", []safetensors.Entry{entry("lora_unet_conv_in.lokr_w1", 2, 2)}, lora.ErrLyCORIS},
 		{"tucker", []safetensors.Entry{entry("lora_unet_conv_in.lora_mid.weight", 2, 2, 3, 3)}, lora.ErrLyCORIS},
-		{"sdxl", []safetensors.Entry{entry("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", 2, 2)}, lora.ErrSDXL},
+		{"third text encoder", []safetensors.Entry{entry("lora_te3_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", 2, 2)}, lora.ErrFormat},
 		{"unknown key", []safetensors.Entry{entry("model.diffusion_model.conv_in.weight", 2, 2)}, lora.ErrFormat},
 		{"no up", []safetensors.Entry{entry("lora_unet_conv_in.lora_down.weight", 2, 4)}, lora.ErrFormat},
 		{"rank mismatch", []safetensors.Entry{entry("lora_unet_x.lora_down.weight", 2, 4), entry("lora_unet_x.lora_up.weight", 4, 3)}, lora.ErrShape},
