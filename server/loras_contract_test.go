@@ -67,7 +67,8 @@ func loraModels(t *testing.T) string {
 
 // TestLoRAContractNodeSDK runs testdata/openai_node_loras.cjs on the real
 // pipeline: through the official Node SDK, the loras field changes the
-// image and the cache key, and the LoRA alias answers with the same image.
+// image and the cache key, and the LoRA alias answers with the same image,
+// on generations and on multipart edits and variations.
 func TestLoRAContractNodeSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the real pipeline in -short mode")
