@@ -303,6 +303,14 @@ func FuzzParse(f *testing.F) {
 		safetensors.Float32Entry("lora_unet_x.alpha", safetensors.F16, nil, []float32{1}),
 	})
 	f.Add(buf.Bytes())
+	buf.Reset()
+	safetensors.Write(&buf, nil, []safetensors.Entry{ // kohya SDXL names
+		safetensors.Float32Entry("lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", safetensors.F32, []int64{1, 2}, []float32{1, 2}),
+		safetensors.Float32Entry("lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", safetensors.F32, []int64{2, 1}, []float32{3, 4}),
+		safetensors.Float32Entry("lora_unet_input_blocks_4_1_proj_in.lora_down.weight", safetensors.F32, []int64{1, 2}, []float32{1, 2}),
+		safetensors.Float32Entry("lora_unet_input_blocks_4_1_proj_in.lora_up.weight", safetensors.F32, []int64{2, 1}, []float32{3, 4}),
+	})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sf, err := safetensors.New(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
