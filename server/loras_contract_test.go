@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/convert/lora"
 	"github.com/sdgate/sdgate/convert/safetensors"
 	"github.com/sdgate/sdgate/models"
@@ -88,14 +87,7 @@ func TestLoRAContractNodeSDK(t *testing.T) {
 	if b := reg.Broken(); len(b) > 0 {
 		t.Fatalf("broken: %+v", b)
 	}
-	mem, err := cache.NewMemory(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(mem, cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := memoryCache(t)
 	ts := startServer(t, reg, func(o *Options) { o.Cache = c })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -18,14 +18,7 @@ import (
 // digest and scale (both forms of one list share a key), lands in the
 // usage record, and is refused as generations refuse it.
 func TestLoRAsOnEditsAndVariations(t *testing.T) {
-	mem, err := cache.NewMemory(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(mem, cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := memoryCache(t)
 	f := loraFake()
 	f.models[0].CanEncode = true
 	ts, _, gate := gatedServer(t, f, func(o *Options) { o.Cache = c })
@@ -93,4 +86,18 @@ func TestLoRAsOnEditsAndVariations(t *testing.T) {
 			}
 		}
 	}
+}
+
+// memoryCache is a 64 MiB in-memory image cache.
+func memoryCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	mem, err := cache.NewMemory(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(mem, cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
