@@ -162,6 +162,7 @@ func splitRole(k string) (prefix, role string, ok bool) {
 		{".lora_A.weight", "down"}, {".lora_B.weight", "up"},
 		{".lora.down.weight", "down"}, {".lora.up.weight", "up"},
 		{"_lora.down.weight", "down"}, {"_lora.up.weight", "up"}, // attention processors of diffusers < 0.22
+		{".lora_linear_layer.down.weight", "down"}, {".lora_linear_layer.up.weight", "up"}, // text encoders, diffusers < 0.22 (SDXL's too)
 		{".lora_A.default.weight", "down"}, {".lora_B.default.weight", "up"},
 	} {
 		if p, found := strings.CutSuffix(k, r.suffix); found {

@@ -118,3 +118,30 @@ func TestSDXLKohyaAndPeftMergeAlike(t *testing.T) {
 		t.Errorf("%d weights changed, the LoRA adapts %d", changed, len(specs))
 	}
 }
+
+// TestOldDiffusersSDXLTextEncoder: diffusers before peft saved text-encoder
+// LoRAs as <module>.lora_linear_layer.down/up.weight, SDXL's second
+// encoder under text_encoder_2.
+func TestOldDiffusersSDXLTextEncoder(t *testing.T) {
+	var buf bytes.Buffer
+	key := "text_encoder_2.text_model.encoder.layers.1.mlp.fc1.lora_linear_layer."
+	safetensors.Write(&buf, nil, []safetensors.Entry{
+		safetensors.Float32Entry(key+"down.weight", safetensors.F32, []int64{1, 2}, []float32{1, 2}),
+		safetensors.Float32Entry(key+"up.weight", safetensors.F32, []int64{3, 1}, []float32{1, 1, 1}),
+	})
+	f, err := safetensors.New(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lora.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &lora.Target{Net: "text_encoder_2", Name: "text_model.encoder.layers.1.mlp.fc1.weight", Shape: []int64{3, 2}, Data: make([]float32, 6)}
+	if rep, err := lora.Merge([]*lora.Target{tg}, true, lora.Scaled{LoRA: l, Scale: 1}); err != nil || rep.Merged != 1 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if want := []float32{1, 2, 1, 2, 1, 2}; !slices.Equal(tg.Data, want) {
+		t.Errorf("merged %v, want %v", tg.Data, want)
+	}
+}
