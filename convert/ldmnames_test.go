@@ -79,3 +79,28 @@ func TestLDMUNetModulesMatchWriter(t *testing.T) {
 		t.Errorf("modules without down-block ResNets: %v, want ErrMapping", err)
 	}
 }
+
+// FuzzLDMUNetModules: module names come from ONNX node names (files a user
+// downloaded); none panics the map, and every name it returns maps back
+// to a module it was given.
+func FuzzLDMUNetModules(f *testing.F) {
+	f.Add("down_blocks.0.resnets.0.conv1\nup_blocks.1.attentions.0.proj_in\nmid_block.resnets.1.time_emb_proj")
+	f.Add("down_blocks.0.resnets.7\ndown_blocks.x.resnets.0.conv1\nmid_block\nup_blocks.0.upsamplers.0.conv\nadd_embedding.linear_1")
+	f.Add("down_blocks.0.resnets.0.a\n\n..\ndown_blocks.0.downsamplers.0.conv")
+	f.Fuzz(func(t *testing.T, s string) {
+		mods := strings.Split(s, "\n")
+		names, err := convert.LDMUNetModules(mods)
+		if err != nil {
+			return
+		}
+		given := map[string]bool{}
+		for _, m := range mods {
+			given[m] = true
+		}
+		for ldm, m := range names {
+			if !given[m] {
+				t.Fatalf("%q -> %q, not a module given", ldm, m)
+			}
+		}
+	})
+}
