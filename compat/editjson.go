@@ -51,6 +51,7 @@ func DecodeImageEditJSON(body []byte) (ImageEditRequest, error) {
 		"guidance_scale":     floatInto(&req.GuidanceScale),
 		"scheduler":          stringInto(&req.Scheduler),
 		"strength":           floatInto(&req.Strength),
+		"loras":              lorasInto(&req.LoRAs),
 	}
 	for _, name := range sortedNames(fields) {
 		decode, ok := decoders[name]

@@ -37,6 +37,7 @@ type ImageEditRequest struct {
 	GuidanceScale  *float64
 	Scheduler      string
 	Strength       *float64 // 0 < strength <= 1: how much of the image is re-imagined
+	LoRAs          []LoRA   // "loras", or loras[][name] / loras[N][name] fields (formloras.go)
 }
 
 // ImageVariationRequest is the multipart body of POST /v1/images/variations.
@@ -58,6 +59,7 @@ type ImageVariationRequest struct {
 	GuidanceScale  *float64
 	Scheduler      string
 	Strength       *float64
+	LoRAs          []LoRA
 }
 
 // Values of input_fidelity (GPT image edits; accepted, not used: Stable
@@ -88,7 +90,7 @@ func ReadImageEditRequest(r io.Reader, boundary string) (ImageEditRequest, error
 		}
 		req.Mask = &f.files[i]
 	}
-	return req, decodeValues(f.values, map[string]fieldDecoder{
+	err = decodeValues(f.values, map[string]fieldDecoder{
 		"prompt":             textInto(&req.Prompt),
 		"model":              textInto(&req.Model),
 		"n":                  formCountInto(&req.N),
@@ -109,7 +111,12 @@ func ReadImageEditRequest(r io.Reader, boundary string) (ImageEditRequest, error
 		"guidance_scale":     formFloatInto(&req.GuidanceScale),
 		"scheduler":          textInto(&req.Scheduler),
 		"strength":           formFloatInto(&req.Strength),
+		"loras":              formLoRAsInto(&req.LoRAs),
 	})
+	if err != nil {
+		return req, err
+	}
+	return req, f.loras(&req.LoRAs)
 }
 
 // ReadImageVariationRequest reads a variations body; see ReadImageEditRequest.
@@ -120,7 +127,7 @@ func ReadImageVariationRequest(r io.Reader, boundary string) (ImageVariationRequ
 		return req, err
 	}
 	req.Images = f.files
-	return req, decodeValues(f.values, map[string]fieldDecoder{
+	err = decodeValues(f.values, map[string]fieldDecoder{
 		"model":           textInto(&req.Model),
 		"n":               formCountInto(&req.N),
 		"size":            textInto(&req.Size),
@@ -133,7 +140,12 @@ func ReadImageVariationRequest(r io.Reader, boundary string) (ImageVariationRequ
 		"guidance_scale":  formFloatInto(&req.GuidanceScale),
 		"scheduler":       textInto(&req.Scheduler),
 		"strength":        formFloatInto(&req.Strength),
+		"loras":           formLoRAsInto(&req.LoRAs),
 	})
+	if err != nil {
+		return req, err
+	}
+	return req, f.loras(&req.LoRAs)
 }
 
 // Generation is the part of an edit that a generation request also has:
@@ -144,7 +156,7 @@ func (r ImageEditRequest) Generation() ImageGenerationRequest {
 		ResponseFormat: r.ResponseFormat, OutputFormat: r.OutputFormat, OutputCompression: r.OutputCompression,
 		Background: r.Background, Moderation: r.Moderation, User: r.User, Stream: r.Stream, PartialImages: r.PartialImages,
 		NegativePrompt: r.NegativePrompt, Seed: r.Seed, Steps: r.Steps, GuidanceScale: r.GuidanceScale,
-		Scheduler: r.Scheduler,
+		Scheduler: r.Scheduler, LoRAs: r.LoRAs,
 	}
 }
 
@@ -153,7 +165,7 @@ func (r ImageVariationRequest) Generation() ImageGenerationRequest {
 	return ImageGenerationRequest{
 		Prompt: r.Prompt, Model: r.Model, N: r.N, Size: r.Size, ResponseFormat: r.ResponseFormat,
 		User: r.User, NegativePrompt: r.NegativePrompt, Seed: r.Seed, Steps: r.Steps,
-		GuidanceScale: r.GuidanceScale, Scheduler: r.Scheduler,
+		GuidanceScale: r.GuidanceScale, Scheduler: r.Scheduler, LoRAs: r.LoRAs,
 	}
 }
 
@@ -251,6 +263,7 @@ func ValidateVariation(req ImageVariationRequest, r Rules) error {
 		func() error { return checkRange("steps", req.Steps, MinSteps, MaxSteps) },
 		func() error { return checkGuidance(req.GuidanceScale) },
 		func() error { return checkStrength(req.Strength) },
+		func() error { return checkLoRAs(req.LoRAs) },
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

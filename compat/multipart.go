@@ -36,8 +36,9 @@ var ErrMalformedMultipart = errors.New("malformed multipart body")
 // form is a multipart body read into memory: text fields by wire name,
 // files in the order sent.
 type form struct {
-	values map[string]string
-	files  []Upload
+	values     map[string]string
+	files      []Upload
+	loraFields []formField // loras[...][...], which may repeat (formloras.go)
 }
 
 // trackingReader remembers the first error of the reader below, so that a
@@ -95,6 +96,10 @@ func readForm(r io.Reader, boundary string, fileFields map[string]bool) (form, e
 		if fileFields[name] {
 			f.files = append(f.files, Upload{Field: name, Filename: p.FileName(),
 				ContentType: p.Header.Get("Content-Type"), Data: data})
+			continue
+		}
+		if isLoRAField(name) {
+			f.loraFields = append(f.loraFields, formField{name, string(data)})
 			continue
 		}
 		if _, dup := f.values[name]; dup {

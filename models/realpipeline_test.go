@@ -5,6 +5,7 @@ package models
 import (
 	"testing"
 
+	"github.com/sdgate/sdgate/convert/onnxlora"
 	"github.com/sdgate/sdgate/internal/ortest"
 	"github.com/sdgate/sdgate/sd"
 )
@@ -13,6 +14,13 @@ import (
 // closed when the test ends; the only test file that names sd, so the
 // package vets without cgo.
 func testOpener(t testing.TB) Opener {
+	open, _ := testOpeners(t)
+	return open
+}
+
+// testOpeners are testOpener and a VariantOpener on the same runtime that
+// merges LoRAs as cmd/sdgate does (convert/onnxlora, strict).
+func testOpeners(t testing.TB) (Opener, VariantOpener) {
 	t.Helper()
 	lib := ortest.Library(t)
 	rt, err := sd.NewRuntime(sd.RuntimeOptions{Library: lib, Device: "cpu"})
@@ -20,5 +28,12 @@ func testOpener(t testing.TB) Opener {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
-	return OpenWith(rt.OpenPipeline)
+	variant := func(dir string, loras []AppliedLoRA) (Pipeline, error) {
+		files := make([]onnxlora.File, len(loras))
+		for i, l := range loras {
+			files[i] = onnxlora.File{Name: l.Name, Path: l.Path, Scale: l.Scale}
+		}
+		return rt.OpenPipelineWith(dir, sd.LoadOptions{Rewrite: onnxlora.Rewriter(files, true, nil)})
+	}
+	return OpenWith(rt.OpenPipeline), variant
 }

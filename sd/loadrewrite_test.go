@@ -11,12 +11,12 @@ import (
 	"github.com/sdgate/sdgate/sd/spec"
 )
 
-// TestLoadRewrite: Rewrite sees the text encoder's and the UNet's graphs
+// TestLoadRewrite: Rewrite sees the text encoders' and the UNet's graphs
 // (the timestep-rewritten UNet variant included) before their sessions
 // exist, and its error fails the load with nothing left loaded.
 func TestLoadRewrite(t *testing.T) {
 	rt := runtimeForTest(t)
-	for _, opts := range []synth.Options{{}, {FP16: true, Timestep: synth.TimestepFloatScalar}} {
+	for _, opts := range []synth.Options{{}, {FP16: true, Timestep: synth.TimestepFloatScalar}, {Preset: "sdxl-tiny"}} {
 		dir := writeModel(t, opts)
 		var seen []string
 		p, err := rt.OpenPipelineWith(dir, sd.LoadOptions{Rewrite: func(network, path string, model []byte) ([]byte, error) {
@@ -29,7 +29,11 @@ func TestLoadRewrite(t *testing.T) {
 		if err := p.Load(context.Background()); err != nil {
 			t.Fatalf("%+v: %v", opts, err)
 		}
-		if !slices.Equal(seen, []string{"text_encoder", "unet"}) {
+		want := []string{"text_encoder", "unet"}
+		if opts.Preset == "sdxl-tiny" { // both text encoders, first to last, then the UNet
+			want = []string{"text_encoder", "text_encoder_2", "unet"}
+		}
+		if !slices.Equal(seen, want) {
 			t.Errorf("%+v: rewrote %v", opts, seen)
 		}
 		if _, err := p.Generate(context.Background(), sd.Request{Prompt: "p", Steps: 1, Seed: 1, HasSeed: true}); err != nil {

@@ -278,12 +278,10 @@ func readJSONFile(path string, v any, required bool) error {
 // open creates the sessions: the text encoder asks only for
 // last_hidden_state, the UNet may need its timestep input rewritten.
 func (m *Model) open(ctx context.Context, rt *Runtime, rewrite func(network, path string, model []byte) ([]byte, error)) error {
-	if m.xl != nil && rewrite != nil {
-		// LoRA key maps cover SD 1.x/2.x's one text encoder only.
-		return fmt.Errorf("%w: %s: LoRAs on SDXL folders are not supported yet", ErrBadModel, m.Dir)
-	}
+	// The text encoders are rewritten before the UNet (convert/onnxlora's
+	// Rewriter counts on it).
 	if m.xl != nil {
-		if err := m.xl.open(ctx, rt); err != nil {
+		if err := m.xl.open(ctx, rt, rewrite); err != nil {
 			return err
 		}
 	} else {

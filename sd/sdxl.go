@@ -285,11 +285,17 @@ func (r *unetRun) prepareAdded(added *addedCond) error {
 }
 
 // open creates both encoders' sessions, each computing only what SDXL reads.
-func (x *xlParts) open(ctx context.Context, rt *Runtime) error {
-	if err := x.enc1.open(ctx, rt, nil, x.enc1.outputNames()...); err != nil {
-		return err
+func (x *xlParts) open(ctx context.Context, rt *Runtime, rewrite func(network, path string, model []byte) ([]byte, error)) error {
+	for _, e := range []*xlEncoder{x.enc1, x.enc2} {
+		data, err := rewritten(e.network, rewrite)
+		if err != nil {
+			return err
+		}
+		if err := e.open(ctx, rt, data, e.outputNames()...); err != nil {
+			return err
+		}
 	}
-	return x.enc2.open(ctx, rt, nil, x.enc2.outputNames()...)
+	return nil
 }
 
 // family is the folder's family: SDXL as familyOf found, else SD 2.x when

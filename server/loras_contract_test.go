@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/convert/lora"
 	"github.com/sdgate/sdgate/convert/safetensors"
 	"github.com/sdgate/sdgate/models"
@@ -67,7 +66,8 @@ func loraModels(t *testing.T) string {
 
 // TestLoRAContractNodeSDK runs testdata/openai_node_loras.cjs on the real
 // pipeline: through the official Node SDK, the loras field changes the
-// image and the cache key, and the LoRA alias answers with the same image.
+// image and the cache key, and the LoRA alias answers with the same image,
+// on generations and on multipart edits and variations.
 func TestLoRAContractNodeSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the real pipeline in -short mode")
@@ -87,14 +87,7 @@ func TestLoRAContractNodeSDK(t *testing.T) {
 	if b := reg.Broken(); len(b) > 0 {
 		t.Fatalf("broken: %+v", b)
 	}
-	mem, err := cache.NewMemory(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(mem, cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := memoryCache(t)
 	ts := startServer(t, reg, func(o *Options) { o.Cache = c })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sdgate/sdgate/cache"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/sd/spec"
 )
@@ -23,14 +22,7 @@ func loraFake() *fakeGenerator {
 // TestLoRAsRequestField: loras reaches the pipeline in order, with scale 1
 // when omitted, and keys the cache by each LoRA's digest and scale.
 func TestLoRAsRequestField(t *testing.T) {
-	mem, err := cache.NewMemory(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(mem, cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := memoryCache(t)
 	f := loraFake()
 	ts := startServer(t, f, func(o *Options) { o.Cache = c })
 	body := func(loras string) string {

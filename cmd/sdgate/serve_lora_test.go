@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sdgate/sdgate/convert/lora"
 	"github.com/sdgate/sdgate/models"
 	"github.com/sdgate/sdgate/models/synth"
 	"github.com/sdgate/sdgate/sd"
@@ -165,5 +167,53 @@ func TestLoRAVariantMatchesBakedImport(t *testing.T) {
 	}
 	if _, err := reg.Generate(context.Background(), "anon", r); err != nil {
 		t.Errorf("after a rescan: %v", err)
+	}
+}
+
+// TestSynthSDXLLoRA: synth --lora on an sdxl preset writes kohya's SDXL
+// names (LDM UNet paths, lora_te1_/lora_te2_), and generate --lora merges
+// them into the folder strictly: every module matches, the image changes.
+func TestSynthSDXLLoRA(t *testing.T) {
+	root := t.TempDir()
+	base, loraFile := filepath.Join(root, "xl"), filepath.Join(root, "xl-style.safetensors")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"synth", "--preset", "sdxl-tiny", "--out", base, "--seed", "5", "--lora", loraFile, "--lora-rank", "2"},
+		mapEnv(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr.String())
+	}
+	l, err := lora.Open(loraFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := map[string]int{}
+	for _, m := range l.Modules {
+		nets[m.Net]++
+		if m.Net == "unet" && !strings.HasPrefix(m.Key, "lora_unet_input_blocks_") && !strings.HasPrefix(m.Key, "lora_unet_middle_block_") &&
+			!strings.HasPrefix(m.Key, "lora_unet_output_blocks_") {
+			t.Errorf("UNet module %s: not an LDM name", m.Key)
+		}
+	}
+	if l.Format != lora.FormatKohya || nets["unet"] == 0 || nets["text_encoder"] == 0 || nets["text_encoder_2"] == 0 {
+		t.Fatalf("%s LoRA with modules per network %v", l.Format, nets)
+	}
+	png := func(extra ...string) []byte {
+		t.Helper()
+		prefix := filepath.Join(root, fmt.Sprintf("gen-%d", len(extra)))
+		args := append([]string{"generate", "--model", base, "--prompt", "a lighthouse", "--seed", "3", "--steps", "2", "--out", prefix}, extra...)
+		var o, e bytes.Buffer
+		if err := run(context.Background(), args, mapEnv(nil), &o, &e); err != nil {
+			if strings.Contains(err.Error(), "ONNX Runtime") {
+				t.Skipf("ONNX Runtime not available (run make deps): %v", err)
+			}
+			t.Fatalf("generate: %v\n%s", err, e.String())
+		}
+		data, err := os.ReadFile(prefix + ".png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if bytes.Equal(png(), png("--lora", loraFile+":0.8", "--lora-strict")) {
+		t.Error("generate --lora on an SDXL folder: the image did not change")
 	}
 }

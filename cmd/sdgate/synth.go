@@ -34,7 +34,7 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		clipBPE      = fs.String("clip-bpe", "", "OpenAI's bpe_simple_vocab_16e6.txt(.gz): CLIP's real 49408-token vocabulary")
 		prediction   = fs.String("prediction", "", "epsilon or v_prediction (default: the preset's; sd2 presets predict v)")
 		checkpoint   = fs.String("checkpoint", "", "also write the weights as an LDM-layout .safetensors checkpoint (what sdgate import reads)")
-		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed)")
+		loraFile     = fs.String("lora", "", "also write a kohya-format LoRA for the model (random, from the seed; kohya's SDXL names for the sdxl presets)")
 		loraRank     = fs.Int64("lora-rank", 4, "rank of the --lora LoRA")
 		attention    = fs.String("attention", "plain", attentionUsage)
 	)
@@ -64,9 +64,6 @@ func runSynth(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		Seed:             *seed,
 		ClipBPE:          *clipBPE,
 		Prediction:       *prediction,
-	}
-	if synth.Family(*preset) == synth.FamilySDXL && *loraFile != "" {
-		return errors.New("synth: --lora writes SD 1.x/2.x LoRAs; the sdxl presets have no kohya LoRA writer yet")
 	}
 	if !fp16.set {
 		opts.FP16 = *preset == "sd15" || *preset == "sd2" || *preset == "sdxl" // the full-size presets exist for GPU benchmarks, which run fp16

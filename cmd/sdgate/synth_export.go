@@ -74,6 +74,7 @@ var loraModules = []string{".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_
 	".mlp.fc1.weight", ".mlp.fc2.weight"}
 
 // writeSynthLoRA writes a kohya LoRA of rank for the folder opts describes
+// (in kohya's SDXL naming for an SDXL folder)
 // and returns its module count. alpha = rank: the LoRA applies at scale 1.
 func writeSynthLoRA(path string, opts synth.Options, rank int64) (int, error) {
 	params, err := synth.Params(opts)
@@ -81,8 +82,12 @@ func writeSynthLoRA(path string, opts synth.Options, rank int64) (int, error) {
 		return 0, err
 	}
 	var specs []lora.Spec
+	var unet []string // every UNet module: kohya's SDXL names number them
 	for _, p := range params {
-		if p.Net != "unet" && p.Net != "text_encoder" {
+		if m, ok := strings.CutSuffix(p.Name, ".weight"); ok && p.Net == "unet" {
+			unet = append(unet, m)
+		}
+		if p.Net != "unet" && p.Net != "text_encoder" && p.Net != "text_encoder_2" {
 			continue
 		}
 		for _, suffix := range loraModules {
@@ -100,5 +105,10 @@ func writeSynthLoRA(path string, opts synth.Options, rank int64) (int, error) {
 	if opts.FP16 {
 		dt = safetensors.F16
 	}
-	return len(l.Modules), writeFileAtomic(path, func(f *os.File) error { return lora.WriteKohya(f, l, dt) })
+	return len(l.Modules), writeFileAtomic(path, func(f *os.File) error {
+		if synth.Family(opts.Preset) == synth.FamilySDXL {
+			return lora.WriteKohyaSDXL(f, l, dt, unet)
+		}
+		return lora.WriteKohya(f, l, dt)
+	})
 }

@@ -69,7 +69,6 @@ func TestSynthCommandErrors(t *testing.T) {
 		{"bad timestep", []string{"synth", "--out", "OUT", "--timestep", "int32"}, synth.ErrBadTimestep},
 		{"bad fp16", []string{"synth", "--out", "OUT", "--fp16=maybe"}, nil},
 		{"stray argument", []string{"synth", "--out", "OUT", "extra"}, nil},
-		{"sdxl lora", []string{"synth", "--out", "OUT", "--preset", "sdxl-tiny", "--lora", "OUT.safetensors"}, nil},
 		{"sdxl lcm", []string{"synth", "--out", "OUT", "--preset", "sdxl-tiny", "--lcm"}, synth.ErrUnknownPreset},
 	}
 	for _, tc := range cases {

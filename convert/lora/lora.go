@@ -20,8 +20,6 @@ var (
 	ErrFormat = errors.New("not a LoRA file")
 	// ErrLyCORIS: LoHa, LoKr and other LyCORIS kinds are not merged.
 	ErrLyCORIS = errors.New("LyCORIS adapters (LoHa, LoKr, ...) are not supported: only plain LoRA")
-	// ErrSDXL: an SDXL LoRA (two text encoders).
-	ErrSDXL = errors.New("SDXL LoRA: SDXL support comes with SDXL models")
 	// ErrUnmatched: a LoRA module matches no weight of the model.
 	ErrUnmatched = errors.New("LoRA module matches no model weight")
 	// ErrShape: a LoRA's matrices do not fit their weight.
@@ -37,9 +35,11 @@ const (
 // Module is one adapted layer: down [rank, in, (kh, kw)] and up [out,
 // rank, (1, 1)], the torch layouts of both formats.
 type Module struct {
-	Key  string // the module's key prefix in the file, for messages
-	Net  string // "unet" or "text_encoder"
-	path string // diffusers module path: dotted (peft) or underscored (kohya)
+	Key string // the module's key prefix in the file, for messages
+	Net string // "unet", "text_encoder" or (SDXL) "text_encoder_2"
+	// path is the module path: dotted diffusers (peft) or underscored
+	// (kohya), whose SDXL UNet names follow the LDM layout instead.
+	path string
 
 	Down, Up           []float32
 	DownShape, UpShape []int64
@@ -98,9 +98,6 @@ func Parse(f *safetensors.File) (*LoRA, error) {
 			if strings.Contains(k, mark) || strings.HasSuffix(k, ".diff") || strings.HasSuffix(k, ".diff_b") {
 				return nil, fmt.Errorf("%w: key %q", ErrLyCORIS, k)
 			}
-		}
-		if strings.HasPrefix(k, "lora_te1_") || strings.HasPrefix(k, "lora_te2_") || strings.HasPrefix(k, "text_encoder_2.") {
-			return nil, fmt.Errorf("%w: key %q", ErrSDXL, k)
 		}
 		prefix, role, ok := splitRole(k)
 		if !ok {
@@ -165,6 +162,7 @@ func splitRole(k string) (prefix, role string, ok bool) {
 		{".lora_A.weight", "down"}, {".lora_B.weight", "up"},
 		{".lora.down.weight", "down"}, {".lora.up.weight", "up"},
 		{"_lora.down.weight", "down"}, {"_lora.up.weight", "up"}, // attention processors of diffusers < 0.22
+		{".lora_linear_layer.down.weight", "down"}, {".lora_linear_layer.up.weight", "up"}, // text encoders, diffusers < 0.22 (SDXL's too)
 		{".lora_A.default.weight", "down"}, {".lora_B.default.weight", "up"},
 	} {
 		if p, found := strings.CutSuffix(k, r.suffix); found {
@@ -176,14 +174,16 @@ func splitRole(k string) (prefix, role string, ok bool) {
 
 // modulePath reads the network and module path out of a key prefix.
 func modulePath(prefix string) (net, path, format string, ok bool) {
-	if p, found := strings.CutPrefix(prefix, "lora_unet_"); found {
-		return "unet", p, FormatKohya, p != ""
-	}
-	if p, found := strings.CutPrefix(prefix, "lora_te_"); found {
-		return "text_encoder", p, FormatKohya, p != ""
+	for _, r := range []struct{ prefix, net string }{
+		{"lora_unet_", "unet"}, {"lora_te_", "text_encoder"},
+		{"lora_te1_", "text_encoder"}, {"lora_te2_", "text_encoder_2"}, // SDXL's CLIP ViT-L and OpenCLIP bigG
+	} {
+		if p, found := strings.CutPrefix(prefix, r.prefix); found {
+			return r.net, p, FormatKohya, p != ""
+		}
 	}
 	for _, r := range []struct{ prefix, net string }{
-		{"unet.", "unet"}, {"text_encoder.", "text_encoder"}, {"base_model.model.", "unet"},
+		{"unet.", "unet"}, {"text_encoder.", "text_encoder"}, {"text_encoder_2.", "text_encoder_2"}, {"base_model.model.", "unet"},
 	} {
 		if p, found := strings.CutPrefix(prefix, r.prefix); found && p != "" {
 			return r.net, oldDiffusersPath(p), FormatPeft, true

@@ -231,7 +231,7 @@ func TestParseRefuses(t *testing.T) {
 		{"loha", []safetensors.Entry{entry("lora_unet_conv_in.hada_w1_a", 2, 2)}, lora.ErrLyCORIS},
 		{"lokr", []safetensors.Entry{entry("lora_unet_conv_in.lokr_w1", 2, 2)}, lora.ErrLyCORIS},
 		{"tucker", []safetensors.Entry{entry("lora_unet_conv_in.lora_mid.weight", 2, 2, 3, 3)}, lora.ErrLyCORIS},
-		{"sdxl", []safetensors.Entry{entry("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", 2, 2)}, lora.ErrSDXL},
+		{"third text encoder", []safetensors.Entry{entry("lora_te3_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", 2, 2)}, lora.ErrFormat},
 		{"unknown key", []safetensors.Entry{entry("model.diffusion_model.conv_in.weight", 2, 2)}, lora.ErrFormat},
 		{"no up", []safetensors.Entry{entry("lora_unet_conv_in.lora_down.weight", 2, 4)}, lora.ErrFormat},
 		{"rank mismatch", []safetensors.Entry{entry("lora_unet_x.lora_down.weight", 2, 4), entry("lora_unet_x.lora_up.weight", 4, 3)}, lora.ErrShape},
@@ -301,6 +301,14 @@ func FuzzParse(f *testing.F) {
 		safetensors.Float32Entry("lora_unet_x.lora_down.weight", safetensors.F16, []int64{1, 2}, []float32{1, 2}),
 		safetensors.Float32Entry("lora_unet_x.lora_up.weight", safetensors.F16, []int64{2, 1}, []float32{3, 4}),
 		safetensors.Float32Entry("lora_unet_x.alpha", safetensors.F16, nil, []float32{1}),
+	})
+	f.Add(buf.Bytes())
+	buf.Reset()
+	safetensors.Write(&buf, nil, []safetensors.Entry{ // kohya SDXL names
+		safetensors.Float32Entry("lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", safetensors.F32, []int64{1, 2}, []float32{1, 2}),
+		safetensors.Float32Entry("lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", safetensors.F32, []int64{2, 1}, []float32{3, 4}),
+		safetensors.Float32Entry("lora_unet_input_blocks_4_1_proj_in.lora_down.weight", safetensors.F32, []int64{1, 2}, []float32{1, 2}),
+		safetensors.Float32Entry("lora_unet_input_blocks_4_1_proj_in.lora_up.weight", safetensors.F32, []int64{2, 1}, []float32{3, 4}),
 	})
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/sdgate/sdgate/convert"
 )
 
 // Target is a weight a LoRA may change, as the caller holds it.
 type Target struct {
-	Net  string // "unet" or "text_encoder"
+	Net  string // "unet", "text_encoder" or "text_encoder_2"
 	Name string // state-dict name of the weight: down_blocks.0.attentions.0.proj_in.weight
 	// Shape is torch's: [out, in] or [out, in, kh, kw].
 	Shape []int64
@@ -36,7 +38,9 @@ type Report struct {
 
 // Merge adds every LoRA's scale * (alpha/rank) * up @ down to its target,
 // in the order given (LoRAs stack). Modules are matched to targets by
-// network and diffusers module path (kohya's underscored form included).
+// network and diffusers module path (kohya's underscored form included;
+// for the UNet also the LDM path kohya's SDXL files use, numbered from
+// the UNet targets given).
 // With strict, a module matching no target is an error and nothing is
 // changed; otherwise it is listed in the report. A module whose shapes do
 // not fit its target is always an error, and also changes nothing.
@@ -139,6 +143,38 @@ type index struct {
 	flat   map[string]*Target // nil value: two targets flatten alike
 }
 
+// addFlat indexes t under the kohya-flat form of module path mod.
+func (ix *index) addFlat(net, mod string, t *Target) {
+	flat := net + "/" + strings.ReplaceAll(mod, ".", "_")
+	if _, dup := ix.flat[flat]; dup {
+		ix.flat[flat] = nil
+	} else {
+		ix.flat[flat] = t
+	}
+}
+
+// addLDM indexes the UNet targets under their LDM module paths too
+// (lora_unet_input_blocks_4_1_..., kohya's SDXL names). A target list
+// that is not a whole UNet has no LDM numbering, and gets none.
+func (ix *index) addLDM(targets []*Target) {
+	byMod := map[string]*Target{}
+	var mods []string
+	for _, t := range targets {
+		if t.Net == "unet" {
+			mod := strings.TrimSuffix(t.Name, ".weight")
+			byMod[mod] = t
+			mods = append(mods, mod)
+		}
+	}
+	ldm, err := convert.LDMUNetModules(mods)
+	if err != nil {
+		return
+	}
+	for l, mod := range ldm {
+		ix.addFlat("unet", l, byMod[mod])
+	}
+}
+
 func newIndex(targets []*Target) (*index, error) {
 	ix := &index{dotted: map[string]*Target{}, flat: map[string]*Target{}}
 	for _, t := range targets {
@@ -158,13 +194,9 @@ func newIndex(targets []*Target) (*index, error) {
 			return nil, fmt.Errorf("lora: target %s %q given twice", t.Net, t.Name)
 		}
 		ix.dotted[key] = t
-		flat := t.Net + "/" + strings.ReplaceAll(mod, ".", "_")
-		if _, dup := ix.flat[flat]; dup {
-			ix.flat[flat] = nil
-		} else {
-			ix.flat[flat] = t
-		}
+		ix.addFlat(t.Net, mod, t)
 	}
+	ix.addLDM(targets)
 	return ix, nil
 }
 

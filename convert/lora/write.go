@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sdgate/sdgate/convert"
 	"github.com/sdgate/sdgate/convert/safetensors"
 )
 
@@ -73,29 +74,73 @@ func numel(shape []int64) int64 {
 }
 
 func peftPrefix(net string) string {
-	if net == "text_encoder" {
-		return "text_encoder."
+	switch net {
+	case "text_encoder", "text_encoder_2":
+		return net + "."
 	}
 	return "unet."
 }
 
-// WriteKohya writes l in kohya sd-scripts' format: lora_unet_<path with
-// underscores>.lora_down.weight, .lora_up.weight and .alpha.
+// WriteKohya writes l in kohya sd-scripts' format for SD 1.x/2.x:
+// lora_unet_<path with underscores>.lora_down.weight, .lora_up.weight and
+// .alpha, lora_te_ for the text encoder. SDXL LoRAs are WriteKohyaSDXL's.
 func WriteKohya(w io.Writer, l *LoRA, dt safetensors.DType) error {
+	return writeKohya(w, l, dt, func(m *Module) (string, error) {
+		switch m.Net {
+		case "unet":
+			return "lora_unet_" + strings.ReplaceAll(m.path, ".", "_"), nil
+		case "text_encoder":
+			return "lora_te_" + strings.ReplaceAll(m.path, ".", "_"), nil
+		}
+		return "", fmt.Errorf("lora: %s module %q in an SD 1.x/2.x kohya file: write SDXL LoRAs with WriteKohyaSDXL", m.Net, m.Key)
+	})
+}
+
+// WriteKohyaSDXL writes l as kohya's SDXL LoRAs are: the UNet's modules
+// by their LDM path (lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q),
+// numbered from unetModules, every module path of the model's UNet; the
+// two text encoders as lora_te1_ and lora_te2_.
+func WriteKohyaSDXL(w io.Writer, l *LoRA, dt safetensors.DType, unetModules []string) error {
+	ldm, err := convert.LDMUNetModules(unetModules)
+	if err != nil {
+		return err
+	}
+	toLDM := make(map[string]string, len(ldm))
+	for k, v := range ldm {
+		toLDM[v] = k
+	}
+	return writeKohya(w, l, dt, func(m *Module) (string, error) {
+		pre := map[string]string{"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}[m.Net]
+		path := m.path
+		if m.Net == "unet" {
+			pre, path = "lora_unet_", toLDM[m.path]
+			if path == "" {
+				return "", fmt.Errorf("lora: unet module %q has no LDM name", m.path)
+			}
+		}
+		if pre == "" {
+			return "", fmt.Errorf("lora: module %q of unknown network %q", m.Key, m.Net)
+		}
+		return pre + strings.ReplaceAll(path, ".", "_"), nil
+	})
+}
+
+// writeKohya writes l's modules under the keys key gives (a kohya LoRA
+// keeps the keys it was read with).
+func writeKohya(w io.Writer, l *LoRA, dt safetensors.DType, key func(*Module) (string, error)) error {
 	var entries []safetensors.Entry
 	for _, m := range l.Modules {
-		pre := "lora_unet_"
-		if m.Net == "text_encoder" {
-			pre = "lora_te_"
-		}
-		key := pre + strings.ReplaceAll(m.path, ".", "_")
-		if l.Format == FormatKohya {
-			key = m.Key
+		k := m.Key
+		if l.Format != FormatKohya {
+			var err error
+			if k, err = key(m); err != nil {
+				return err
+			}
 		}
 		entries = append(entries,
-			safetensors.Float32Entry(key+".lora_down.weight", dt, m.DownShape, m.Down),
-			safetensors.Float32Entry(key+".lora_up.weight", dt, m.UpShape, m.Up),
-			safetensors.Float32Entry(key+".alpha", dt, nil, []float32{m.Alpha}))
+			safetensors.Float32Entry(k+".lora_down.weight", dt, m.DownShape, m.Down),
+			safetensors.Float32Entry(k+".lora_up.weight", dt, m.UpShape, m.Up),
+			safetensors.Float32Entry(k+".alpha", dt, nil, []float32{m.Alpha}))
 	}
 	md := map[string]string{"ss_network_module": "networks.lora", "ss_network_dim": fmt.Sprint(maxRank(l))}
 	return safetensors.Write(w, md, entries)

@@ -74,15 +74,7 @@ func kohya(t *testing.T, l *lora.LoRA) *lora.LoRA {
 	if err := lora.WriteKohya(&buf, l, safetensors.F32); err != nil {
 		t.Fatal(err)
 	}
-	f, err := safetensors.New(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := lora.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parsed
+	return reparse(t, buf.Bytes())
 }
 
 // TestMergeMatchesTorchMerge: merging into the ONNX graphs synth wrote
