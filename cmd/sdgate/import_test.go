@@ -143,12 +143,21 @@ func (m mapWeights) Float32(net, name string, shape []int64) ([]float32, error) 
 
 // TestImportBakesLoRA: import --lora gives the folder of synth's weights
 // merged by lora.Merge (tested exact on its own), and another image.
+// TestImportBakesLoRA: `import --lora` bakes a kohya LoRA into the folder
+// exactly as lora.Merge merges it into synth's weights, for SD (diffusers
+// UNet names) and SDXL (LDM UNet names, two text encoders).
 func TestImportBakesLoRA(t *testing.T) {
+	for _, preset := range []string{"tiny", "sdxl-tiny"} {
+		t.Run(preset, func(t *testing.T) { t.Parallel(); importBakesLoRA(t, preset) })
+	}
+}
+
+func importBakesLoRA(t *testing.T, preset string) {
 	root := t.TempDir()
 	ckpt, loraFile := filepath.Join(root, "tiny.safetensors"), filepath.Join(root, "style.safetensors")
 	base, merged := filepath.Join(root, "base", "tiny"), filepath.Join(root, "merged", "tiny")
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"synth", "--out", base, "--seed", "5", "--checkpoint", ckpt, "--lora", loraFile, "--lora-rank", "3"},
+	if err := run(context.Background(), []string{"synth", "--preset", preset, "--out", base, "--seed", "5", "--checkpoint", ckpt, "--lora", loraFile, "--lora-rank", "3"},
 		mapEnv(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("synth: %v\n%s", err, stderr.String())
 	}
@@ -165,7 +174,7 @@ func TestImportBakesLoRA(t *testing.T) {
 	}
 
 	// The expectation: synth's weights, merged in memory by lora.Merge.
-	opts := synth.Options{Preset: "tiny", Seed: 5}
+	opts := synth.Options{Preset: preset, Seed: 5}
 	params, err := synth.Params(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -197,14 +206,18 @@ func TestImportBakesLoRA(t *testing.T) {
 	if _, err := synth.Write(context.Background(), want, opts, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx"} {
+	nets := []string{"text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx"}
+	if synth.Family(preset) == synth.FamilySDXL {
+		nets = append(nets, "text_encoder_2/model.onnx")
+	}
+	for _, name := range nets {
 		w, _ := os.ReadFile(filepath.Join(want, name))
 		g, err := os.ReadFile(filepath.Join(merged, name))
 		if err != nil || !bytes.Equal(w, g) {
 			t.Errorf("%s: the baked LoRA differs from lora.Merge's (%v)", name, err)
 		}
 		b, _ := os.ReadFile(filepath.Join(base, name))
-		if name != "vae_decoder/model.onnx" && bytes.Equal(bytes.Replace(g, onnxDoc("sdgate import: tiny.safetensors"), onnxDoc("sdgate synth: preset tiny, seed 5, random weights"), 1), b) {
+		if name != "vae_decoder/model.onnx" && bytes.Equal(bytes.Replace(g, onnxDoc("sdgate import: tiny.safetensors"), onnxDoc("sdgate synth: preset "+preset+", seed 5, random weights"), 1), b) {
 			t.Errorf("%s: the LoRA changed nothing", name)
 		}
 	}
