@@ -4,29 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"math/rand/v2"
 	"testing"
 
 	"golang.org/x/image/draw"
 )
-
-// noisyRGBA is premultiplied noise (alpha varies unless opaque): every
-// channel distinct, so a misplaced tap shows.
-func noisyRGBA(w, h int, opaque bool, seed uint64) *image.RGBA {
-	r := rand.New(rand.NewPCG(seed, 1))
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < len(img.Pix); i += 4 {
-		a := uint8(255)
-		if !opaque {
-			a = uint8(r.IntN(256))
-		}
-		for k := range 3 {
-			img.Pix[i+k] = uint8(r.IntN(int(a) + 1))
-		}
-		img.Pix[i+3] = a
-	}
-	return img
-}
 
 // TestResizeMatchesXImage: the parallel resize writes the bytes of
 // draw.CatmullRom.Scale (one core), up, down, uneven and on sub-images.
@@ -39,7 +20,7 @@ func TestResizeMatchesXImage(t *testing.T) {
 	for i, s := range sizes {
 		for _, opaque := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%dx%d_to_%dx%d_opaque=%v", s[0], s[1], s[2], s[3], opaque), func(t *testing.T) {
-				src := noisyRGBA(s[0], s[1], opaque, uint64(i))
+				src := testImage(s[0], s[1], opaque, uint64(i))
 				want := image.NewRGBA(image.Rect(0, 0, s[2], s[3]))
 				draw.CatmullRom.Scale(want, want.Bounds(), src, src.Bounds(), draw.Src, nil)
 				got := catmullRomRGBA(src, s[2], s[3])
@@ -50,7 +31,7 @@ func TestResizeMatchesXImage(t *testing.T) {
 		}
 	}
 	t.Run("sub-image", func(t *testing.T) {
-		whole := noisyRGBA(300, 200, true, 9)
+		whole := testImage(300, 200, true, 9)
 		src := whole.SubImage(image.Rect(40, 30, 290, 180)).(*image.RGBA)
 		want := image.NewRGBA(image.Rect(0, 0, 500, 311))
 		draw.CatmullRom.Scale(want, want.Bounds(), src, src.Bounds(), draw.Src, nil)
@@ -72,7 +53,7 @@ func firstDiff(a, b []byte) int {
 // BenchmarkResize1024 compares x/image's serial Catmull-Rom with the
 // parallel one on the request path's 512 -> 1024 upscale.
 func BenchmarkResize1024(b *testing.B) {
-	src := noisyRGBA(512, 512, true, 3)
+	src := testImage(512, 512, true, 3)
 	b.Run("x-image-serial", func(b *testing.B) {
 		for b.Loop() {
 			dst := image.NewRGBA(image.Rect(0, 0, 1024, 1024))
