@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"sync"
 )
 
 // keyVersion starts every key's hashed encoding. Bump it whenever a field is
@@ -71,7 +72,10 @@ func (k Key) String() string { return hex.EncodeToString(k[:]) }
 // behind its name and a length, so no two different Params share an
 // encoding; -0 and 0 (and every NaN) encode alike.
 func KeyOf(p Params) Key {
-	w := keyWriter{b: make([]byte, 0, 1024+len(p.Prompt)+len(p.NegativePrompt))}
+	buf := keyBuffers.Get().(*[]byte)
+	defer keyBuffers.Put(buf)
+	w := keyWriter{b: slices.Grow((*buf)[:0], 1024+len(p.Prompt)+len(p.NegativePrompt))}
+	defer func() { *buf = w.b }() // keep the grown buffer for the next key
 	w.str("version", keyVersion)
 	w.str("engine", p.Engine)
 	w.str("model_id", p.ModelID)
@@ -113,6 +117,9 @@ func KeyOf(p Params) Key {
 	}
 	return sha256.Sum256(w.b)
 }
+
+// keyBuffers recycles KeyOf's encoding buffers: one per cache lookup.
+var keyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // keyWriter lays out tagged, length-prefixed fields to be hashed at once.
 type keyWriter struct{ b []byte }

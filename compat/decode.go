@@ -25,28 +25,6 @@ func DecodeImageGenerationRequest(body []byte) (ImageGenerationRequest, error) {
 	if err != nil {
 		return req, err
 	}
-	decoders := map[string]func(json.RawMessage, string) error{
-		"prompt":             stringInto(&req.Prompt),
-		"model":              stringInto(&req.Model),
-		"n":                  intInto(&req.N),
-		"size":               stringInto(&req.Size),
-		"quality":            stringInto(&req.Quality),
-		"style":              stringInto(&req.Style),
-		"response_format":    stringInto(&req.ResponseFormat),
-		"output_format":      stringInto(&req.OutputFormat),
-		"output_compression": intInto(&req.OutputCompression),
-		"background":         stringInto(&req.Background),
-		"moderation":         stringInto(&req.Moderation),
-		"user":               stringInto(&req.User),
-		"stream":             boolInto(&req.Stream),
-		"partial_images":     intInto(&req.PartialImages),
-		"negative_prompt":    stringInto(&req.NegativePrompt),
-		"seed":               uint64Into(&req.Seed),
-		"steps":              intInto(&req.Steps),
-		"guidance_scale":     floatInto(&req.GuidanceScale),
-		"scheduler":          stringInto(&req.Scheduler),
-		"loras":              lorasInto(&req.LoRAs),
-	}
 	// Walk the names in order so the same body always reports the same error.
 	names := make([]string, 0, len(fields))
 	for name := range fields {
@@ -54,8 +32,8 @@ func DecodeImageGenerationRequest(body []byte) (ImageGenerationRequest, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		decode, ok := decoders[name]
-		if !ok {
+		decode := generationField(&req, name)
+		if decode == nil {
 			return req, fieldErr(name, CodeUnknownParameter, "Unrecognized request argument supplied: %s", name)
 		}
 		if err := decode(fields[name], name); err != nil {
@@ -63,6 +41,55 @@ func DecodeImageGenerationRequest(body []byte) (ImageGenerationRequest, error) {
 		}
 	}
 	return req, nil
+}
+
+// generationField is the decoder of one generations field into req, nil
+// for an unknown name; a switch, so a request builds only the decoders of
+// the fields it sends.
+func generationField(req *ImageGenerationRequest, name string) func(json.RawMessage, string) error {
+	switch name {
+	case "prompt":
+		return stringInto(&req.Prompt)
+	case "model":
+		return stringInto(&req.Model)
+	case "n":
+		return intInto(&req.N)
+	case "size":
+		return stringInto(&req.Size)
+	case "quality":
+		return stringInto(&req.Quality)
+	case "style":
+		return stringInto(&req.Style)
+	case "response_format":
+		return stringInto(&req.ResponseFormat)
+	case "output_format":
+		return stringInto(&req.OutputFormat)
+	case "output_compression":
+		return intInto(&req.OutputCompression)
+	case "background":
+		return stringInto(&req.Background)
+	case "moderation":
+		return stringInto(&req.Moderation)
+	case "user":
+		return stringInto(&req.User)
+	case "stream":
+		return boolInto(&req.Stream)
+	case "partial_images":
+		return intInto(&req.PartialImages)
+	case "negative_prompt":
+		return stringInto(&req.NegativePrompt)
+	case "seed":
+		return uint64Into(&req.Seed)
+	case "steps":
+		return intInto(&req.Steps)
+	case "guidance_scale":
+		return floatInto(&req.GuidanceScale)
+	case "scheduler":
+		return stringInto(&req.Scheduler)
+	case "loras":
+		return lorasInto(&req.LoRAs)
+	}
+	return nil
 }
 
 // decodeObject splits a JSON object into its members; anything else is the
@@ -109,11 +136,33 @@ func stringInto(dst *string) func(json.RawMessage, string) error {
 		if isNull(raw) {
 			return nil
 		}
-		if raw[0] != '"' || json.Unmarshal(raw, dst) != nil {
+		if raw[0] != '"' {
+			return typeErr(param, "a string", raw)
+		}
+		if plainString(raw) { // what json.Unmarshal would give, without its reflection
+			*dst = string(raw[1 : len(raw)-1])
+			return nil
+		}
+		if json.Unmarshal(raw, dst) != nil {
 			return typeErr(param, "a string", raw)
 		}
 		return nil
 	}
+}
+
+// plainString: raw, a JSON string the body's parse already checked, has
+// no escapes and only ASCII, so its bytes between the quotes are its value
+// (json.Unmarshal would rewrite escapes and invalid UTF-8).
+func plainString(raw json.RawMessage) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func boolInto(dst **bool) func(json.RawMessage, string) error {

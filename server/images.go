@@ -182,9 +182,7 @@ func resizeRGBA(img *image.RGBA, w, h int) *image.RGBA {
 	if b.Dx() == w && b.Dy() == h {
 		return img
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-	return dst
+	return catmullRomRGBA(img, w, h) // draw.CatmullRom.Scale's bytes, on all cores
 }
 
 // pngBuffers recycles the encoder's scratch buffers between requests.

@@ -62,7 +62,8 @@ func (s *Server) accessLog(c *gin.Context) {
 	route := routeLabel(c)
 	s.metrics.observeRequest(route, c.Request.Method, status, took)
 
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 16) // room for every field: no regrowth
+	attrs = append(attrs,
 		slog.String("request_id", requestID(c)),
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
@@ -71,7 +72,7 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.Int("bytes", max(c.Writer.Size(), 0)),
 		slog.Duration("duration", took),
 		slog.String("client", c.ClientIP()),
-	}
+	)
 	if k := callerKey(c); k != nil {
 		attrs = append(attrs, slog.String("key_id", k.ID))
 	}

@@ -80,12 +80,13 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 		ctx = models.WithOwner(ctx, k.ID) // the GPU queue's fairness is per key
 	}
 	plan := job.Plan
+	modelID := job.Target.ModelID // captured alone: capturing job would move all of it to the heap
 	// The compute may run in the cache's flight goroutine and outlive this
 	// request (a coalesced waiter keeps it going): it must touch neither c
 	// nor this function's variables, only the flight-owned stats.
 	stats := &flightStats{}
 	compute := func(ctx context.Context) (cache.Entry, error) {
-		res, err := s.gen.Generate(ctx, job.Target.ModelID, plan.SD)
+		res, err := s.gen.Generate(ctx, modelID, plan.SD)
 		stats.set(res)
 		if err != nil {
 			return cache.Entry{}, err
@@ -93,7 +94,7 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 		if len(res.Images) != plan.SD.N {
 			return cache.Entry{}, fmt.Errorf("generator returned %d images for n=%d", len(res.Images), plan.SD.N)
 		}
-		s.metrics.observeGeneration(job.Target.ModelID, res)
+		s.metrics.observeGeneration(modelID, res)
 		images, err := s.encodeAll(plan, res)
 		if err != nil {
 			return cache.Entry{}, err
