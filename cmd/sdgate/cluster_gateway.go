@@ -34,6 +34,7 @@ type gatewayFlags struct {
 	noAuth, noLimits            bool
 	defaultRPM, defaultIPM      int
 	apiKeys                     string
+	admission                   admissionFlags
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet) {
@@ -57,6 +58,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.defaultIPM, "images-per-minute", auth.DefaultImagesPerMinute, "image rate limit of keys created without their own")
 	fs.BoolVar(&f.noLimits, "no-limits", false, "no default rate limits: keys without their own are unlimited")
 	fs.StringVar(&f.apiKeys, "api-keys", "", "extra keys, [NAME:]sk-...[:admin] separated by commas")
+	f.admission.register(fs)
 }
 
 // runGateway serves the HTTP API with no model loaded: jobs go to the
@@ -71,6 +73,9 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 	}
 	if f.nats == "" || f.postgres == "" {
 		return errors.New("gateway: --nats and --postgres are required")
+	}
+	if err := f.admission.validate(); err != nil {
+		return err
 	}
 	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
@@ -118,11 +123,13 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 		return err
 	}
 	defer closeCache()
-	srv, err := server.New(gw, server.Options{PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit,
+	srvOpts := server.Options{PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit,
 		Logger: logger, Gate: gate, NoAuth: f.noAuth, Cache: resultCache, ImageStore: imageStore,
 		// Workers of one engine build share cache keys; the advertised
 		// folder digests tell model versions apart.
-		Engine: "sdgate-" + buildVersion() + "/cluster"})
+		Engine: "sdgate-" + buildVersion() + "/cluster"}
+	f.admission.apply(&srvOpts)
+	srv, err := server.New(gw, srvOpts)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ type serveFlags struct {
 	postgres     string
 	rateClosed   bool
 	net          netFlags
+	admission    admissionFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -96,6 +97,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.rateClosed, "rate-limit-fail-closed", false, "answer 503 while the rate-limit Redis is down (default: limit per process meanwhile)")
 	fs.StringVar(&f.urlStore, "url-store", "", "keep response_format=url images in Redis, shared by gateways: redis://host:6379/0 (default: in memory)")
 	f.net.register(fs)
+	f.admission.register(fs)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -265,6 +267,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if err := f.admission.validate(); err != nil {
+		return err
+	}
 
 	rt, err := f.rt.start(logger)
 	if err != nil {
@@ -302,12 +307,14 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	defer closeImages()
 	dev, _ := rt.Device()
-	srv, err := server.New(reg, server.Options{
+	srvOpts := server.Options{
 		PublicURL: f.publicURL, ImageTTL: f.imageTTL, BodyLimit: f.bodyLimit, Logger: logger,
 		Gate: gate, NoAuth: f.noAuth, Cache: resultCache, Admin: reg, ImageStore: imageStore,
 		TrustedProxies: f.net.proxies(), BodyTimeout: f.net.bodyTimeout, MetricsSeparate: f.net.metricsAddr != "",
 		Engine: "sdgate-" + buildVersion() + "/ort-" + rt.Version() + "/" + dev.String(),
-	})
+	}
+	f.admission.apply(&srvOpts)
+	srv, err := server.New(reg, srvOpts)
 	if err != nil {
 		return err
 	}
