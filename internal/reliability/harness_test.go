@@ -70,6 +70,9 @@ func check(t *testing.T, probe, expected, observed string, pass bool) {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	if realBinary.dir != "" {
+		os.RemoveAll(realBinary.dir)
+	}
 	if *chaos {
 		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "PROBE\tEXPECTED\tOBSERVED\tPASS")

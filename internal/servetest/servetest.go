@@ -105,8 +105,11 @@ func StartBurst(addr, key string, workers int, body func(w, i int) string) *Burs
 					b.ok = append(b.ok, a.RequestID)
 				}
 				b.mu.Unlock()
-				if a.Status < 0 {
+				switch {
+				case a.Status < 0:
 					return // the server is gone
+				case a.Status == http.StatusTooManyRequests || a.Status >= 500:
+					time.Sleep(20 * time.Millisecond) // no tight loop on a refusing server
 				}
 			}
 		}()
