@@ -80,6 +80,36 @@ func keepsAdmin(target *Key, now time.Time, others int) error {
 	return nil
 }
 
+// adminTx is a store's open transaction as the atomic revoke uses it; the
+// store decides how it locks, the rule is applied here.
+type adminTx struct {
+	// lock reads the key to revoke and counts the other active admin
+	// keys, holding them so that no other revoke changes them before
+	// commit.
+	lock   func() (target *Key, others int, err error)
+	revoke func() error
+	commit func() error
+}
+
+// run applies the last-admin rule within tx; otherAdmins are held
+// outside the store (static keys).
+func (tx adminTx) run(id string, at time.Time, otherAdmins int) error {
+	target, others, err := tx.lock()
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	if err := keepsAdmin(target, at, others+otherAdmins); err != nil {
+		return err
+	}
+	if err := tx.revoke(); err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	if err := tx.commit(); err != nil {
+		return fmt.Errorf("revoke key %s: commit: %w", id, err)
+	}
+	return nil
+}
+
 // activeAdminsWhere is the SQL condition, in both stores' dialects, of an
 // active admin key at the time bound to the placeholder now.
 func activeAdminsWhere(now string) string {

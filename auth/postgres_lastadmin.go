@@ -22,30 +22,26 @@ func (s *PostgresStore) RevokeKeyKeepingAdmin(ctx context.Context, id string, at
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT id FROM keys WHERE `+activeAdminsWhere("$1")+` ORDER BY id FOR UPDATE`, millis(at))
-	if err != nil {
-		return fmt.Errorf("revoke key %s: lock admin keys: %w", id, err)
-	}
-	admins, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("revoke key %s: lock admin keys: %w", id, err)
-	}
-	target, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1 FOR UPDATE`, id), pgx.ErrNoRows)
-	if err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	others := len(admins)
-	if slices.Contains(admins, id) {
-		others--
-	}
-	if err := keepsAdmin(target, at, others+otherAdmins); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, millis(at), id); err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	return nil
+	return adminTx{
+		lock: func() (*Key, int, error) {
+			rows, err := tx.Query(ctx, `SELECT id FROM keys WHERE `+activeAdminsWhere("$1")+` ORDER BY id FOR UPDATE`, millis(at))
+			if err != nil {
+				return nil, 0, fmt.Errorf("lock admin keys: %w", err)
+			}
+			admins, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return nil, 0, fmt.Errorf("lock admin keys: %w", err)
+			}
+			target, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1 FOR UPDATE`, id), pgx.ErrNoRows)
+			if slices.Contains(admins, id) {
+				return target, len(admins) - 1, err
+			}
+			return target, len(admins), err
+		},
+		revoke: func() error {
+			_, err := tx.Exec(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, millis(at), id)
+			return err
+		},
+		commit: func() error { return tx.Commit(ctx) },
+	}.run(id, at, otherAdmins)
 }

@@ -19,23 +19,20 @@ func (s *SQLiteStore) RevokeKeyKeepingAdmin(ctx context.Context, id string, at t
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	target, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id), sql.ErrNoRows)
-	if err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	var others int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE id <> ? AND `+activeAdminsWhere("?"),
-		id, millis(at)).Scan(&others); err != nil {
-		return fmt.Errorf("revoke key %s: count admin keys: %w", id, err)
-	}
-	if err := keepsAdmin(target, at, others+otherAdmins); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, millis(at), id); err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
-	}
-	return nil
+	return adminTx{
+		lock: func() (*Key, int, error) {
+			target, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id), sql.ErrNoRows)
+			if err != nil {
+				return nil, 0, err
+			}
+			var others int
+			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE id <> ? AND `+activeAdminsWhere("?"), id, millis(at)).Scan(&others)
+			return target, others, err
+		},
+		revoke: func() error {
+			_, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, millis(at), id)
+			return err
+		},
+		commit: tx.Commit,
+	}.run(id, at, otherAdmins)
 }

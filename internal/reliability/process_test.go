@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -71,7 +70,7 @@ type realServe struct {
 	cmd                          *exec.Cmd
 	exited                       chan struct{}
 	exitErr                      error
-	stderr                       *syncBuffer
+	stderr                       string // the child's stderr file
 }
 
 func newRealServe(t *testing.T, extra ...string) *realServe {
@@ -100,8 +99,13 @@ func newRealServe(t *testing.T, extra ...string) *realServe {
 func (r *realServe) start(t *testing.T) {
 	t.Helper()
 	r.cmd = exec.Command(r.bin, r.args...)
-	r.stderr = &syncBuffer{}
-	r.cmd.Stderr = r.stderr
+	r.stderr = filepath.Join(t.TempDir(), "stderr")
+	f, err := os.Create(r.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child holds its own descriptor
+	r.cmd.Stderr = f
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,23 +157,8 @@ func refusedWithin(ctx context.Context, addr string, within time.Duration) (time
 	return time.Since(start), false
 }
 
-// syncBuffer is a bounded stderr for the child: the first 64 KB.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := 64<<10 - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// stderrText is the start of the child's stderr (the last run's).
+func (r *realServe) stderrText() string {
+	data, _ := os.ReadFile(r.stderr)
+	return string(data[:min(len(data), 64<<10)])
 }

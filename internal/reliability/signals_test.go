@@ -1,9 +1,9 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"sort"
@@ -45,7 +45,7 @@ func TestProbeSIGKILLMidBurst(t *testing.T) {
 	}
 	lost := servetest.Unmetered(ok, metered)
 	tally("records lost", len(lost))
-	usage := r.get(t, "/v1/usage")
+	usage, _ := r.get(t, "/v1/usage")
 	check(t, fmt.Sprintf("SIGKILL of sdgate serve mid-burst (%d clients), then restart", workers),
 		"every client 200 has its usage row; usage served after restart",
 		fmt.Sprintf("%d client 200s, %d metered, %d lost; killed %v; /v1/usage %d", len(ok), len(metered), len(lost), exited, usage),
@@ -145,28 +145,17 @@ func TestProbeSIGTERMDrains(t *testing.T) {
 	check(t, "usage rows after that drain", "one per 200, 0 lost",
 		fmt.Sprintf("%d of %d 200s metered", len(ok)-len(lost), len(ok)), len(lost) == 0 && len(ok) > 0)
 	if t.Failed() {
-		t.Logf("server stderr:\n%s", r.stderr.String())
+		t.Logf("server stderr:\n%s", r.stderrText())
 	}
 }
 
 // queueDepth reads sdgate_queue_depth from /metrics (-1 when unread).
 func (r *realServe) queueDepth(t *testing.T) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+r.addr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+r.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "sdgate_queue_depth "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err == nil {
+	_, body := r.get(t, "/metrics")
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "sdgate_queue_depth "); ok {
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
 				return int(n)
 			}
 		}
@@ -174,8 +163,8 @@ func (r *realServe) queueDepth(t *testing.T) int {
 	return -1
 }
 
-// get answers the status of GET path with the probe's key.
-func (r *realServe) get(t *testing.T, path string) int {
+// get answers GET path with the probe's key: status (-1: no answer), body.
+func (r *realServe) get(t *testing.T, path string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+r.addr+path, nil)
 	if err != nil {
@@ -184,10 +173,11 @@ func (r *realServe) get(t *testing.T, path string) int {
 	req.Header.Set("Authorization", "Bearer "+r.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return -1
+		return -1, nil
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body
 }
 
 // exitCode is a process's exit status from cmd.Wait's error (-1: killed
