@@ -220,6 +220,7 @@ func cmpOr(v, fallback int) int {
 type stack struct {
 	url      string
 	dir      string // models dir
+	data     string // data dir of the SQLite store
 	gate     *auth.Gate
 	store    *faultStore
 	reg      *models.Registry
@@ -290,7 +291,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	s.reg = reg
-	sq, err := auth.OpenDataDir(context.Background(), t.TempDir())
+	s.data = t.TempDir()
+	sq, err := auth.OpenDataDir(context.Background(), s.data)
 	if err != nil {
 		t.Fatal(err)
 	}
