@@ -63,6 +63,9 @@ func runGateway(ctx context.Context, args []string, getenv env, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	if err := f.api.check(); err != nil {
+		return err
+	}
 	if err := f.keys.check(); err != nil {
 		return err
 	}

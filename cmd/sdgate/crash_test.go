@@ -3,22 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" driver, to read the usage table as it is on disk
-
-	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/internal/servetest"
 )
 
 // childServeEnv makes the test binary run `sdgate <args>` instead of the
@@ -36,19 +31,6 @@ func startChildServe(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func waitHealthy(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("server did not come up")
-}
-
 // Kill -9 a serving process under load; every request a client saw succeed
 // must be in the usage table afterwards, and the restarted server reports it.
 func TestCrashLosesNoMeteredRequest(t *testing.T) {
@@ -62,87 +44,31 @@ func TestCrashLosesNoMeteredRequest(t *testing.T) {
 	addr := freeAddr(t)
 	args := []string{"serve", "--addr", addr, "--models", models, "--data", data, "--log-level", "error", "--cache-bytes", "-1", "--queue-size", "64"}
 	child := startChildServe(t, args...)
-	waitHealthy(t, addr)
+	servetest.WaitHealthy(t, addr, 30*time.Second)
 
-	var (
-		mu   sync.Mutex
-		seen []string // request ids answered 200 with images
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				body := fmt.Sprintf(`{"model":"dall-e-2","prompt":"crash %d","size":"256x256","response_format":"b64_json","seed":%d,"steps":1}`, w, 1000*w+i)
-				req, _ := http.NewRequest("POST", "http://"+addr+"/v1/images/generations", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+key)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return // the server is gone
-				}
-				out, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err == nil && resp.StatusCode == 200 && bytes.Contains(out, []byte(`"b64_json"`)) {
-					mu.Lock()
-					seen = append(seen, resp.Header.Get("X-Request-Id"))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n >= 20 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	burst := servetest.StartBurst(addr, key, 6, func(w, i int) string {
+		return fmt.Sprintf(`{"model":"dall-e-2","prompt":"crash %d","size":"256x256","response_format":"b64_json","seed":%d,"steps":1}`, w, 1000*w+i)
+	})
+	burst.WaitSucceeded(20, 20*time.Second)
 	child.Process.Signal(syscall.SIGKILL)
 	child.Wait()
-	close(stop)
-	wg.Wait()
+	seen, _ := burst.Stop()
 	if len(seen) < 5 {
 		t.Fatalf("only %d requests succeeded before the kill", len(seen))
 	}
-
-	db, err := sql.Open("sqlite", filepath.Join(data, auth.DBName))
+	recorded, err := servetest.MeteredOK(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	recorded := map[string]bool{}
-	rows, err := db.Query(`SELECT request_id FROM usage WHERE status = 200`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		rows.Scan(&id)
-		recorded[id] = true
-	}
-	rows.Close()
-	for _, id := range seen {
-		if !recorded[id] {
-			t.Errorf("request %s succeeded for the client but is not metered", id)
-		}
+	for _, id := range servetest.Unmetered(seen, recorded) {
+		t.Errorf("request %s succeeded for the client but is not metered", id)
 	}
 	t.Logf("%d successes seen by clients, %d metered successes on disk", len(seen), len(recorded))
 
 	// The restarted server serves the same usage.
 	child = startChildServe(t, args...)
 	defer func() { child.Process.Signal(syscall.SIGTERM); child.Wait() }()
-	waitHealthy(t, addr)
+	servetest.WaitHealthy(t, addr, 30*time.Second)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/usage", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)

@@ -158,6 +158,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if err := f.api.check(); err != nil {
+		return err
+	}
 	if err := f.keys.check(); err != nil {
 		return err
 	}

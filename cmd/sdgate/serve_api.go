@@ -24,6 +24,7 @@ type apiFlags struct {
 	imageTTL, drain time.Duration
 	bodyLimit       int64
 	net             netFlags
+	admission       admissionFlags
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet) {
@@ -33,12 +34,17 @@ func (f *apiFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "largest JSON request body in bytes (413 above)")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, time to finish in-flight requests before cancelling them")
 	f.net.register(fs)
+	f.admission.register(fs)
 }
+
+// check refuses bad listener settings before anything is started.
+func (f *apiFlags) check() error { return f.admission.validate() }
 
 // options sets the listener's part of the server options.
 func (f *apiFlags) options(o server.Options) server.Options {
 	o.PublicURL, o.ImageTTL, o.BodyLimit = f.publicURL, f.imageTTL, f.bodyLimit
 	o.TrustedProxies, o.BodyTimeout, o.MetricsSeparate = f.net.proxies(), f.net.bodyTimeout, f.net.metricsAddr != ""
+	f.admission.apply(&o)
 	return o
 }
 

@@ -5,5 +5,8 @@
 // (time, RSS, open connections). Only the pipeline is a stand-in, so the
 // suite needs neither cgo nor ONNX Runtime and runs in `make test`;
 // `make chaos` runs it with heavier loads and prints the probe table
-// docs/reliability.md quotes.
+// docs/reliability.md quotes. The signal probes (SIGKILL and SIGTERM
+// under load) are the exception: they build the real binary once and run
+// `sdgate serve` on a synthesized tiny model, skipping without ONNX
+// Runtime.
 package reliability

@@ -70,6 +70,9 @@ func check(t *testing.T, probe, expected, observed string, pass bool) {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	if realBinary.dir != "" {
+		os.RemoveAll(realBinary.dir)
+	}
 	if *chaos {
 		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "PROBE\tEXPECTED\tOBSERVED\tPASS")
@@ -217,6 +220,7 @@ func cmpOr(v, fallback int) int {
 type stack struct {
 	url      string
 	dir      string // models dir
+	data     string // data dir of the SQLite store
 	gate     *auth.Gate
 	store    *faultStore
 	reg      *models.Registry
@@ -287,7 +291,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	s.reg = reg
-	sq, err := auth.OpenDataDir(context.Background(), t.TempDir())
+	s.data = t.TempDir()
+	sq, err := auth.OpenDataDir(context.Background(), s.data)
 	if err != nil {
 		t.Fatal(err)
 	}
