@@ -224,17 +224,3 @@ func (c *processCluster) usageRows(t *testing.T, ids ...string) map[string]int {
 	}
 	return counts
 }
-
-// A first smoke: both gateways of a process cluster answer with images.
-func TestClusterProcessesServe(t *testing.T) {
-	t.Parallel()
-	c := startProcessCluster(t, clusterSpec{})
-	for i, addr := range c.addrs {
-		start := time.Now()
-		resp, raw, img, err := c.generate(context.Background(), addr, `{"model":"tiny","prompt":"a cat","size":"64x64","seed":3,"steps":20,"response_format":"b64_json"}`)
-		if err != nil || img == nil {
-			t.Fatalf("gateway %d: %v %v %.300s", i, err, resp, raw)
-		}
-		t.Logf("gateway %d: %s", i, time.Since(start))
-	}
-}
