@@ -26,6 +26,9 @@ func busyWorker(t *testing.T, c *processCluster, progress <-chan *nats.Msg) *chi
 	case <-time.After(30 * time.Second):
 		t.Fatal("no worker reported progress")
 	}
+	// Only adverts written after the job started count: an older one may
+	// still say busy from the job before.
+	started := time.Now()
 	nc, err := nats.Connect(c.nats)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +43,7 @@ func busyWorker(t *testing.T, c *processCluster, progress <-chan *nats.Msg) *chi
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, w := range c.workers {
-			if e, err := kv.Get(ctx, w.name); err == nil {
+			if e, err := kv.Get(ctx, w.name); err == nil && e.Created().After(started) {
 				var ad struct {
 					Busy bool `json:"busy"`
 				}
