@@ -119,8 +119,8 @@ func TestClusterProcessWorkerKilledMidJob(t *testing.T) {
 			rescuer = w
 		}
 	}
-	if !strings.Contains(rescuer.log.String(), "redelivered job") {
-		t.Errorf("%s did not log a redelivery:\n%s", rescuer.name, rescuer.log.String())
+	if !strings.Contains(rescuer.log(), "redelivered job") {
+		t.Errorf("%s did not log a redelivery:\n%s", rescuer.name, rescuer.log())
 	}
 	id := o.resp.Header.Get("X-Request-Id")
 	if id == "" || id == refReq {

@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,29 +36,18 @@ type clusterSpec struct {
 	workerArgs []string // extra worker flags
 }
 
-// child is one sdgate process; its stderr is kept for the test's log.
+// child is one sdgate process; its stderr goes to a file the test reads.
 type child struct {
-	name   string
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	exited chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// log is what the process wrote to stderr so far.
+func (c *child) log() string {
+	b, _ := os.ReadFile(c.logPath)
+	return string(b)
 }
 
 // startChild runs `sdgate args...` as a child; the test's cleanup stops it
@@ -70,9 +59,14 @@ func startChild(t *testing.T, name string, args ...string) *child {
 			t.Fatalf("child argument %q has a space: %s passes words", a, childServeEnv)
 		}
 	}
-	c := &child{name: name, cmd: exec.Command(os.Args[0]), log: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &child{name: name, cmd: exec.Command(os.Args[0]), logPath: filepath.Join(t.TempDir(), name+".log"), exited: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), childServeEnv+"="+strings.Join(args, " "))
-	c.cmd.Stdout, c.cmd.Stderr = io.Discard, c.log
+	logFile, err := os.Create(c.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child holds its own descriptor
+	c.cmd.Stdout, c.cmd.Stderr = io.Discard, logFile
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +80,7 @@ func startChild(t *testing.T, name string, args ...string) *child {
 			<-c.exited
 		}
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", c.name, c.log.String())
+			t.Logf("%s stderr:\n%s", c.name, c.log())
 		}
 	})
 	return c
