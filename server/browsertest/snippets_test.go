@@ -12,42 +12,15 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sdgate/sdgate/internal/nodesdk"
 )
 
-// nodeSDK is a node_modules folder with the official OpenAI Node SDK
-// (openai@6): the one the server's Node contract test caches, else one
-// fetched here with npm pack. It skips without node or npm.
+// nodeSDK is node and a node_modules folder with the official OpenAI Node
+// SDK (openai@6), shared with the server's Node contracts.
 func nodeSDK(t *testing.T) (node, modules string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: skipping the Node snippets (Debian's nodejs package)")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		modules = filepath.Join(home, ".cache", "sdgate", "node-openai6", "node_modules")
-		if _, err := os.Stat(filepath.Join(modules, "openai", "package.json")); err == nil {
-			return node, modules
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm is not installed: cannot fetch the OpenAI Node SDK")
-	}
-	dir := t.TempDir()
-	out, err := exec.Command(npm, "pack", "--silent", "--pack-destination", dir, "openai@6").Output()
-	if err != nil {
-		t.Skipf("npm pack openai@6 failed (registry unreachable?): %v", err)
-	}
-	lines := strings.Fields(string(out))
-	modules = filepath.Join(dir, "node_modules")
-	pkg := filepath.Join(modules, "openai")
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("tar", "-xzf", filepath.Join(dir, lines[len(lines)-1]), "-C", pkg, "--strip-components=1").CombinedOutput(); err != nil {
-		t.Fatalf("unpack the SDK: %v\n%s", err, out)
-	}
-	return node, modules
+	return nodesdk.Node(t), nodesdk.Modules(t)
 }
 
 // runNode runs a snippet the page shows as an ES module in a new folder
