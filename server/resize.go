@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/image/draw"
+
+	"github.com/sdgate/sdgate/internal/parallel"
 )
 
 // The Catmull-Rom resize of a delivered image, split across cores. It does
@@ -91,6 +93,10 @@ var resizeTmp = sync.Pool{New: func() any { return new([][4]float64) }}
 // goroutine costs more than it saves.
 const resizeMinRows = 16
 
+// rowWorkers is how many goroutines share a pass over rows: one per core,
+// each with at least resizeMinRows rows.
+func rowWorkers(rows int) int { return min(runtime.GOMAXPROCS(0), rows/resizeMinRows) }
+
 // catmullRomRGBA scales all of src into a new w x h image.
 func catmullRomRGBA(src *image.RGBA, w, h int) *image.RGBA {
 	sb := src.Bounds()
@@ -107,28 +113,9 @@ func catmullRomRGBA(src *image.RGBA, w, h int) *image.RGBA {
 		*tmpp = make([][4]float64, w*sh)
 	}
 	tmp := (*tmpp)[:w*sh]
-	inRows(sh, func(y0, y1 int) { scaleRowsX(tmp, src, hor, w, y0, y1) })
-	inRows(h, func(y0, y1 int) { scaleRowsY(dst, tmp, ver, w, y0, y1) })
+	parallel.Rows(sh, rowWorkers(sh), func(y0, y1 int) { scaleRowsX(tmp, src, hor, w, y0, y1) })
+	parallel.Rows(h, rowWorkers(h), func(y0, y1 int) { scaleRowsY(dst, tmp, ver, w, y0, y1) })
 	return dst
-}
-
-// inRows runs f on row ranges [y0, y1) covering [0, rows), one per core.
-func inRows(rows int, f func(y0, y1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), rows/resizeMinRows)
-	if workers <= 1 {
-		f(0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		y0, y1 := rows*k/workers, rows*(k+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(y0, y1)
-		}()
-	}
-	wg.Wait()
 }
 
 // scaleRowsX is the horizontal pass over source rows [y0, y1): each row's

@@ -5,9 +5,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/sdgate/sdgate/convert"
+	"github.com/sdgate/sdgate/internal/parallel"
 )
 
 // Target is a weight a LoRA may change, as the caller holds it.
@@ -300,22 +300,11 @@ func applyTransposed(data []float32, m *Module, s float32, out, rank, cols, lo, 
 // parallelRows runs fn over [0, rows) in one chunk per CPU when the work
 // (rows x perRow multiply-adds) is worth the goroutines.
 func parallelRows(rows, perRow int64, fn func(lo, hi int64)) {
-	workers := int64(runtime.GOMAXPROCS(0))
-	if workers < 2 || rows < 2 || rows*perRow < 1<<20 {
-		fn(0, rows)
-		return
+	workers := runtime.GOMAXPROCS(0)
+	if rows*perRow < 1<<20 {
+		workers = 1
 	}
-	workers = min(workers, rows)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := rows*w/workers, rows*(w+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallel.Rows(int(rows), workers, func(lo, hi int) { fn(int64(lo), int64(hi)) })
 }
 
 // NodeModule turns an ONNX node name that follows the diffusers module
