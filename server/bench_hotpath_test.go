@@ -72,7 +72,7 @@ func BenchmarkHotPath(b *testing.B) {
 		mem, _ := cache.NewMemory(1 << 30)
 		c, _ := cache.New(mem, cache.Options{})
 		metered := mode.name != format
-		ts := startServer(b, newFakeGenerator(), func(o *Options) {
+		ts := startServer(b, newFrozenBackend(), func(o *Options) {
 			o.Cache = c
 			if metered {
 				o.Gate = gate
