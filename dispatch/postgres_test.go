@@ -16,12 +16,7 @@ import (
 // Retry-After before any job is published: nothing runs that could not be
 // metered.
 func TestPostgresUnreachableRefusesBeforeAnyJob(t *testing.T) {
-	testsvc.SkipWithoutPostgres(t)
-	pg, err := testsvc.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
+	pg := testsvc.PostgresForTest(t)
 	ctx := context.Background()
 	store, err := auth.OpenPostgres(ctx, pg.DSN("postgres"))
 	if err != nil {

@@ -106,11 +106,7 @@ func startProcessCluster(t *testing.T, spec clusterSpec) *processCluster {
 	if spec.redis {
 		redisAddr = testsvc.StartRedis(t)
 	}
-	pg, err := testsvc.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
+	pg := testsvc.PostgresForTest(t)
 	c := &processCluster{nats: embeddedNATS(t),
 		// URL form: child arguments are passed as words.
 		dsn: fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", pg.User, pg.Port)}

@@ -33,12 +33,7 @@ func embeddedNATS(t *testing.T) string {
 // PostgreSQL: either gateway serves, and all stop cleanly.
 func TestGatewaysAndWorkerServeTogether(t *testing.T) {
 	models := tinyModels(t)
-	testsvc.SkipWithoutPostgres(t)
-	pg, err := testsvc.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
+	pg := testsvc.PostgresForTest(t)
 	natsURL := embeddedNATS(t)
 
 	ctx, cancel := context.WithCancel(context.Background())

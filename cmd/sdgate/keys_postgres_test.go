@@ -16,12 +16,7 @@ import (
 // DSN of a fresh database on it.
 func newKeysPostgres(t *testing.T) string {
 	t.Helper()
-	testsvc.SkipWithoutPostgres(t)
-	pg, err := testsvc.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
+	pg := testsvc.PostgresForTest(t)
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, pg.DSN("postgres"))
 	if err != nil {

@@ -138,3 +138,16 @@ func SkipWithoutPostgres(t testing.TB) {
 		t.Skip(err.Error())
 	}
 }
+
+// PostgresForTest is a PostgreSQL server for t, stopped when t ends; t
+// skips when the server binaries are missing.
+func PostgresForTest(t testing.TB) *Postgres {
+	t.Helper()
+	SkipWithoutPostgres(t)
+	pg, err := StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	return pg
+}
