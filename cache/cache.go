@@ -143,6 +143,23 @@ func (c *Cache) Do(ctx context.Context, p Params, compute ComputeFunc) (Entry, O
 	return f.entry, Coalesced, nil
 }
 
+// Lookup is Do's first step alone: the stored entry for p, counted as a
+// hit, or false (nothing counted) when p is not stored or not Cacheable.
+// A caller that builds its compute only on a miss (and then calls Do)
+// spares a hit that allocation. Do reads the store again, and reports a
+// store error that Lookup passed over, once.
+func (c *Cache) Lookup(ctx context.Context, p Params) (Entry, bool) {
+	if !c.Cacheable(p) {
+		return Entry{}, false
+	}
+	e, ok, err := c.store.Get(ctx, KeyOf(p))
+	if err != nil || !ok {
+		return Entry{}, false
+	}
+	c.hit(e)
+	return e, true
+}
+
 func (c *Cache) hit(e Entry) {
 	c.hits.Add(1)
 	c.saved.Add(int64(e.Elapsed))

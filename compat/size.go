@@ -47,7 +47,10 @@ func parseSide(s string) (int, error) {
 }
 
 // FormatSize is the inverse of ParseSize.
-func FormatSize(width, height int) string { return fmt.Sprintf("%dx%d", width, height) }
+func FormatSize(width, height int) string {
+	var b [24]byte
+	return string(strconv.AppendInt(append(strconv.AppendInt(b[:0], int64(width), 10), 'x'), int64(height), 10))
+}
 
 // The sizes "auto" delivers for the OpenAI families: upstream answers
 // 1024x1024, or the landscape / portrait size when the input leans that

@@ -21,23 +21,20 @@ import (
 // DefaultBodyTimeout is how long a client has to send its whole body.
 const DefaultBodyTimeout = 2 * time.Minute
 
-// bodyDeadline sets the connection's read deadline for the body and lifts
-// it when the body ends. A deadline hit is left in place, so the server
-// closes that connection rather than wait on the client again. A request
-// without a body is left alone.
-func (s *Server) bodyDeadline(c *gin.Context) {
+// timedBody sets the connection's read deadline for the body and returns
+// body wrapped to lift it when the body ends. A deadline hit is left in
+// place, so the server closes that connection rather than wait on the
+// client again. A request without a body, or a writer without deadlines
+// (tests' recorders), keeps body as it is.
+func (s *Server) timedBody(c *gin.Context, body io.ReadCloser) io.ReadCloser {
 	if c.Request.Body == nil || c.Request.Body == http.NoBody || c.Request.ContentLength == 0 {
-		c.Next()
-		return
+		return body
 	}
-	rc := http.NewResponseController(c.Writer)
-	if err := rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout)); err != nil {
-		c.Next() // a writer without deadlines (tests' recorders): nothing to lift
-		return
+	d := &deadlineBody{ReadCloser: body, rc: *http.NewResponseController(c.Writer), limit: s.opts.BodyTimeout}
+	if err := d.rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout)); err != nil {
+		return body
 	}
-	body := &deadlineBody{ReadCloser: c.Request.Body, rc: rc, limit: s.opts.BodyTimeout}
-	withBody(c, body)
-	c.Next()
+	return d
 }
 
 // withBody gives the handlers a shallow copy of the request reading body.
@@ -54,7 +51,7 @@ func withBody(c *gin.Context, body io.ReadCloser) {
 // deadline hit into a 408.
 type deadlineBody struct {
 	io.ReadCloser
-	rc     *http.ResponseController
+	rc     http.ResponseController
 	limit  time.Duration
 	lifted bool
 }

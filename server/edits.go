@@ -182,7 +182,7 @@ func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGen
 	if err != nil {
 		return err
 	}
-	return s.respondJSON(c, job.Plan, out, s.textTokens(req, out.result))
+	return s.respondJSON(c, job.Plan, out, req)
 }
 
 // readEditRequest reads either body form of an edit: multipart/form-data

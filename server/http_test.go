@@ -409,6 +409,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 
 	postJSON(t, c, ts.URL, `{"prompt":"x","model":"sd-tiny","n":2,"steps":5}`)
 	postJSON(t, c, ts.URL, `{"prompt":""}`)
+	for _, method := range []string{"FOO1", "FOO2"} { // any token is a method: they share one series
+		do(t, c, method, ts.URL+"/v1/models", "", "")
+	}
 	m := do(t, c, "GET", ts.URL+"/metrics", "", "")
 	if m.status != 200 {
 		t.Fatalf("metrics %d", m.status)
@@ -418,6 +421,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`sdgate_http_requests_total{method="POST",route="/v1/images/generations",status="200"} 1`,
 		`sdgate_http_requests_total{method="POST",route="/v1/images/generations",status="400"} 1`,
 		`sdgate_http_requests_total{method="GET",route="/readyz",status="503"} 1`,
+		`sdgate_http_requests_total{method="other",route="unmatched",status="404"} 2`,
 		`sdgate_http_request_duration_seconds_bucket{method="POST",route="/v1/images/generations",le="+Inf"} 2`,
 		`sdgate_generation_duration_seconds_count{model="sd-tiny"} 1`,
 		`sdgate_denoise_steps_total{model="sd-tiny"} 10`,

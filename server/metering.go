@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sdgate/sdgate/auth"
+	"github.com/sdgate/sdgate/compat"
 )
 
 // metered runs one image request's step under its admission and its usage
@@ -34,7 +35,7 @@ func (s *Server) metered(c *gin.Context, job imageJob, step func(*auth.Usage) (p
 	usage := auth.Usage{RequestID: requestID(c), Endpoint: job.Endpoint, Model: job.Target.ModelID, Status: http.StatusOK,
 		Inputs: job.Cache.ImageDigests, Family: job.Target.Info.Family}
 	if sd := job.Plan.SD; sd.Width > 0 && sd.Height > 0 {
-		usage.Generated = fmt.Sprintf("%dx%d", sd.Width, sd.Height)
+		usage.Generated = compat.FormatSize(sd.Width, sd.Height)
 	}
 	if job.Cache.MaskDigest != "" {
 		usage.Inputs = append(append([]string(nil), usage.Inputs...), job.Cache.MaskDigest)

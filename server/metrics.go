@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,21 @@ type metrics struct {
 	images      prometheus.Counter
 	steps       *prometheus.CounterVec
 	stepsPerSec *prometheus.GaugeVec
+
+	// series holds each (route, method, status)'s children of requests and
+	// latency: looking them up by label values hashed and allocated on
+	// every request.
+	series sync.Map // requestSeriesKey -> requestSeries
+}
+
+type requestSeriesKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // newMetrics registers every series; queueDepth may be nil, stored reports
@@ -80,8 +96,29 @@ func (m *metrics) handler() http.Handler {
 }
 
 func (m *metrics) observeRequest(route, method string, status int, took time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
+	method = methodLabel(method)
+	key := requestSeriesKey{route, method, status}
+	v, ok := m.series.Load(key)
+	if !ok {
+		v, _ = m.series.LoadOrStore(key, requestSeries{
+			count:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(route, method),
+		})
+	}
+	series := v.(requestSeries)
+	series.count.Inc()
+	series.latency.Observe(took.Seconds())
+}
+
+// methodLabel keeps the method label bounded: a client may send any token
+// as its method, and each would otherwise become a series of its own.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 func (m *metrics) observeGeneration(model string, res spec.Result) {

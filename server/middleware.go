@@ -1,10 +1,11 @@
 package server
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -47,10 +48,17 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// newRequestID is "req_" and 128 random bits in hex. Ids correlate log
+// lines and need no secrecy: math/rand's per-thread ChaCha8, seeded from
+// the OS, gives them without crypto/rand's system call per request.
 func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
-	return "req_" + hex.EncodeToString(b[:])
+	var random [16]byte
+	binary.LittleEndian.PutUint64(random[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(random[8:], rand.Uint64())
+	var id [4 + 32]byte
+	copy(id[:], "req_")
+	hex.Encode(id[4:], random[:])
+	return string(id[:])
 }
 
 // accessLog writes one slog line per request and feeds the HTTP metrics.
@@ -61,6 +69,14 @@ func (s *Server) accessLog(c *gin.Context) {
 	status := c.Writer.Status()
 	route := routeLabel(c)
 	s.metrics.observeRequest(route, c.Request.Method, status, took)
+	level := slog.LevelInfo
+	if status >= 500 && status != StatusClientClosedRequest {
+		level = slog.LevelError
+	}
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, level) { // --log-level above info: no line to build
+		return
+	}
 
 	attrs := make([]slog.Attr, 0, 16) // room for every field: no regrowth
 	attrs = append(attrs,
@@ -87,11 +103,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	if len(c.Errors) > 0 {
 		attrs = append(attrs, slog.String("err", c.Errors.Last().Err.Error()))
 	}
-	level := slog.LevelInfo
-	if status >= 500 && status != StatusClientClosedRequest {
-		level = slog.LevelError
-	}
-	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // routeLabel is the matched route template, so metrics stay bounded.
@@ -123,10 +135,12 @@ func (s *Server) recovery(c *gin.Context) {
 	c.Next()
 }
 
-// bodyLimit refuses declared-too-large bodies at once and caps the rest
-// while they are read (the handler's read error becomes 413). Image
-// uploads get UploadLimit; the JSON routes Options.BodyLimit.
-func (s *Server) bodyLimit(c *gin.Context) {
+// requestBody caps the request body and gives the client a deadline to
+// send it (timedBody, deadline.go), behind one copy of the request. A
+// declared-too-large body is refused at once; the rest are capped while
+// they are read (the handler's read error becomes 413). Image uploads get
+// UploadLimit; the JSON routes Options.BodyLimit.
+func (s *Server) requestBody(c *gin.Context) {
 	limit := s.opts.BodyLimit
 	if isUploadRoute(c.FullPath()) {
 		limit = max(limit, UploadLimit)
@@ -135,6 +149,6 @@ func (s *Server) bodyLimit(c *gin.Context) {
 		s.writeError(c, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	withBody(c, http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	withBody(c, s.timedBody(c, http.MaxBytesReader(c.Writer, c.Request.Body, limit)))
 	c.Next()
 }

@@ -80,12 +80,48 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 		ctx = models.WithOwner(ctx, k.ID) // the GPU queue's fairness is per key
 	}
 	plan := job.Plan
-	modelID := job.Target.ModelID // captured alone: capturing job would move all of it to the heap
-	// The compute may run in the cache's flight goroutine and outlive this
-	// request (a coalesced waiter keeps it going): it must touch neither c
-	// nor this function's variables, only the flight-owned stats.
-	stats := &flightStats{}
-	compute := func(ctx context.Context) (cache.Entry, error) {
+	params := s.cacheParams(job)
+	// A hit is answered before the compute (and what it captures) is built.
+	entry, hit := s.opts.Cache.Lookup(ctx, params)
+	outcome, ran := cache.Hit, spec.Result{}
+	var err error
+	if !hit {
+		stats := &flightStats{}
+		entry, outcome, err = s.opts.Cache.Do(ctx, params, s.compute(job.Target.ModelID, plan, stats))
+		ran = stats.get()
+	}
+	job.header(c, "X-Cache", outcome.Header())
+	if ran.ModelLoad > 0 {
+		job.header(c, "X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
+	}
+	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
+		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
+
+	usage.GPUSeconds = ran.Total.Seconds()
+	usage.Steps = ran.StepsRun * len(ran.Images)
+	if err != nil {
+		return produced{}, err
+	}
+	usage.Images = len(entry.Images)
+	usage.Pixels = int64(usage.Images) * int64(plan.Width) * int64(plan.Height)
+	usage.Cached = outcome.Cached()
+	if usage.Cached {
+		usage.GPUSeconds, usage.Steps = 0, 0
+	}
+	out := produced{images: entry.Images, b64: entry.B64, outcome: outcome,
+		result: spec.Result{Prompt: entry.RevisedPrompt, Images: make([]spec.Image, len(entry.Seeds))}}
+	for i, seed := range entry.Seeds {
+		out.result.Images[i].Seed = seed
+	}
+	return out, nil
+}
+
+// compute is the pipeline run behind a cache miss. It may run in the
+// cache's flight goroutine and outlive the request (a coalesced waiter
+// keeps it going): it touches no request state, only the flight-owned
+// stats.
+func (s *Server) compute(modelID string, plan GenerationPlan, stats *flightStats) cache.ComputeFunc {
+	return func(ctx context.Context) (cache.Entry, error) {
 		res, err := s.gen.Generate(ctx, modelID, plan.SD)
 		stats.set(res)
 		if err != nil {
@@ -112,31 +148,6 @@ func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced,
 		}
 		return e, nil
 	}
-	entry, outcome, err := s.opts.Cache.Do(ctx, s.cacheParams(job), compute)
-	ran := stats.get()
-	job.header(c, "X-Cache", outcome.Header())
-	if ran.ModelLoad > 0 {
-		job.header(c, "X-Model-Load-Ms", fmt.Sprint(ran.ModelLoad.Milliseconds()))
-	}
-	c.Set(logJobKey, jobLog{model: job.Target.ModelID, cache: outcome.String(),
-		queueWait: ran.QueueWait, generation: ran.Total, modelLoad: ran.ModelLoad})
-
-	usage.GPUSeconds = ran.Total.Seconds()
-	usage.Steps = ran.StepsRun * len(ran.Images)
-	if err != nil {
-		return produced{}, err
-	}
-	usage.Images = len(entry.Images)
-	usage.Pixels = int64(usage.Images) * int64(plan.Width) * int64(plan.Height)
-	usage.Cached = outcome.Cached()
-	if usage.Cached {
-		usage.GPUSeconds, usage.Steps = 0, 0
-	}
-	out := produced{images: entry.Images, b64: entry.B64, outcome: outcome, result: spec.Result{Prompt: entry.RevisedPrompt}}
-	for _, seed := range entry.Seeds {
-		out.result.Images = append(out.result.Images, spec.Image{Seed: seed})
-	}
-	return out, nil
 }
 
 // flightStats carries what one run of the pipeline cost from the compute

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -36,12 +35,20 @@ func b64Placeholder(i int) string { return fmt.Sprintf("%s%d.", b64Mark, i) }
 // encodeBuffers recycle the base64 of images the cache holds no base64 for.
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// respondJSON answers out's images in the generations response shape;
-// out.b64, when not nil, holds the images' base64 already (a cache hit).
-func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, textTokens int) error {
+// respondJSON answers out's images, made for req, in the generations
+// response shape; out.b64, when not nil, holds the images' base64 already
+// (a cache hit).
+func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, req compat.ImageGenerationRequest) error {
 	res, images, b64 := out.result, out.images, out.b64
+	textTokens := 0
+	if plan.Usage { // only GPT-like families answer usage: spare the others the tokenizer
+		textTokens = s.textTokens(req, res)
+	}
 	if plan.ResponseFormat == compat.ResponseFormatURL {
-		c.JSON(http.StatusOK, ToImagesResponse(plan, res, s.payloadsOf(out), s.opts.Now(), textTokens))
+		buf := encodeBuffers.Get().(*[]byte)
+		defer encodeBuffers.Put(buf)
+		*buf = ToImagesResponse(plan, res, s.payloadsOf(out), s.opts.Now(), textTokens).AppendJSON((*buf)[:0])
+		writeJSON(c, *buf)
 		return nil
 	}
 	payloads := make([]imagePayload, len(images))
@@ -49,10 +56,7 @@ func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, 
 		payloads[i].B64 = b64Placeholder(i)
 	}
 	s.metrics.images.Add(float64(len(payloads)))
-	head, err := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens))
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
+	head := ToImagesResponse(plan, res, payloads, s.opts.Now(), textTokens).AppendJSON(nil)
 	// Cut the marshalled answer at the placeholders: len(images)+1 pieces.
 	pieces := make([][]byte, 0, len(images)+1)
 	size := 0
@@ -95,4 +99,14 @@ func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, 
 	}
 	w.Write(pieces[len(images)])
 	return nil
+}
+
+// writeJSON answers 200 with body, a marshalled JSON document, as gin's
+// c.JSON would but without its reflection.
+func writeJSON(c *gin.Context, body []byte) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	c.Status(http.StatusOK)
+	c.Writer.Write(body) // a client that left gets nothing more
 }

@@ -25,9 +25,13 @@ func TestRespondJSONMatchesEncodingJSON(t *testing.T) {
 	defer s.Close()
 	images := [][]byte{{0, 1, 2, 250, 251, 252, 253}, {9}, []byte("a third image, longer than the others")}
 	res := spec.Result{Prompt: `"quoted" <b>&</b> ` + b64Mark + "0 \u2028", Images: []spec.Image{{Seed: 1}, {Seed: 2}, {Seed: 3}}}
+	req := compat.ImageGenerationRequest{Prompt: "a lighthouse at dusk", NegativePrompt: "fog"}
+	urls := []imagePayload{{URL: "http://h/v1/files/images/a.png"}, {URL: "http://h/v1/files/images/b.png"}, {URL: "http://h/v1/files/images/c.png"}}
 	for _, plan := range []GenerationPlan{
 		{ResponseFormat: compat.ResponseFormatB64JSON, RevisedPrompt: true},
 		{ResponseFormat: compat.ResponseFormatB64JSON, Usage: true, Width: 64, Height: 64, Quality: "high", OutputFormat: "png", Background: "opaque"},
+		{ResponseFormat: compat.ResponseFormatURL, RevisedPrompt: true},
+		{ResponseFormat: compat.ResponseFormatURL, Usage: true, Width: 64, Height: 64, Quality: "low", OutputFormat: "webp", Background: "opaque"},
 	} {
 		payloads := make([]imagePayload, len(images))
 		cached := make([][]byte, len(images))
@@ -35,12 +39,20 @@ func TestRespondJSONMatchesEncodingJSON(t *testing.T) {
 			payloads[i].B64 = base64.StdEncoding.EncodeToString(img)
 			cached[i] = []byte(payloads[i].B64)
 		}
-		want, _ := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), 7))
+		var stored []imagePayload // response_format=url: what produce stored
+		if plan.ResponseFormat == compat.ResponseFormatURL {
+			payloads, stored = urls, urls
+		}
+		tokens := 0
+		if plan.Usage {
+			tokens = s.textTokens(req, res)
+		}
+		want, _ := json.Marshal(ToImagesResponse(plan, res, payloads, s.opts.Now(), tokens))
 		for _, b64 := range [][][]byte{nil, cached} {
 			w := httptest.NewRecorder()
 			c, _ := gin.CreateTestContext(w)
 			c.Request = httptest.NewRequest("POST", "/v1/images/generations", nil)
-			if err := s.respondJSON(c, plan, produced{result: res, images: images, b64: b64}, 7); err != nil {
+			if err := s.respondJSON(c, plan, produced{result: res, images: images, b64: b64, payloads: stored}, req); err != nil {
 				t.Fatal(err)
 			}
 			if got := w.Body.String(); got != string(want) {

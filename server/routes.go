@@ -43,7 +43,7 @@ func (s *Server) routes() (*gin.Engine, error) {
 		return nil, fmt.Errorf("%w: trusted proxies: %w", ErrBadOptions, err)
 	}
 
-	r.Use(requestIDMiddleware, s.accessLog, s.recovery, s.refuseEncodedBodies, s.bodyLimit, s.bodyDeadline)
+	r.Use(requestIDMiddleware, s.accessLog, s.recovery, s.refuseEncodedBodies, s.requestBody)
 
 	// Operational endpoints stay outside the auth seam: probes and scrapers
 	// carry no API key.

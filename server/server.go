@@ -184,6 +184,7 @@ type Server struct {
 	metrics *metrics
 	docs    *apiDocs
 	decodes *decodeGate
+	bodies  *generationsMemo // decoded generations bodies seen before (bodymemo.go)
 	proxies []netip.Prefix
 }
 
@@ -211,7 +212,7 @@ func New(gen Backend, opts Options) (*Server, error) {
 		gin.SetMode(gin.ReleaseMode)
 	}
 	s := &Server{gen: gen, opts: opts, log: opts.Logger, store: opts.ImageStore, docs: docs,
-		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait), proxies: proxies}
+		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait), bodies: newGenerationsMemo(), proxies: proxies}
 	if s.store == nil {
 		s.own = urlstore.NewMemory(opts.ImageTTL, opts.ImageStoreBytes, opts.Now)
 		s.store = s.own
