@@ -114,7 +114,27 @@ func gptImageRules(f Family) Rules {
 }
 
 // RulesFor returns the family's rules; ok is false for an unknown family.
+// Every request asks, so they are built once; their slices are shared and
+// read-only (append to a slices.Clip of one).
 func RulesFor(f Family) (Rules, bool) {
+	r, ok := familyRules[f]
+	return r, ok
+}
+
+var familyRules = func() map[Family]Rules {
+	all := map[Family]Rules{}
+	for _, f := range []Family{FamilyDallE2, FamilyDallE3, FamilyGPTImage, FamilyGPTImageMini, FamilyGPTImage15,
+		FamilyChatGPTImage, FamilyGPTImage2, FamilyLocal} {
+		r, ok := buildRules(f)
+		if !ok {
+			panic("compat: no rules for family " + string(f))
+		}
+		all[f] = r
+	}
+	return all
+}()
+
+func buildRules(f Family) (Rules, bool) {
 	switch f {
 	case FamilyDallE2:
 		return Rules{

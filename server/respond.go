@@ -101,11 +101,15 @@ func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, 
 	return nil
 }
 
+// jsonContentType is shared by every JSON answer's header (net/http only
+// reads it), sparing each one a slice.
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
 // writeJSON answers 200 with body, a marshalled JSON document, as gin's
 // c.JSON would but without its reflection.
 func writeJSON(c *gin.Context, body []byte) {
 	h := c.Writer.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h["Content-Type"] = jsonContentType
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.Status(http.StatusOK)
 	c.Writer.Write(body) // a client that left gets nothing more

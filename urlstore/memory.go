@@ -1,7 +1,6 @@
 package urlstore
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"sync"
@@ -10,23 +9,25 @@ import (
 
 // Memory keeps images in process memory until they expire (swept in the
 // background) or the byte budget pushes the oldest out.
+//
+// Every image lives as long as the others (one TTL), so expiry and
+// eviction both follow insertion order: a FIFO of names is the only order
+// kept. An image Get finds expired leaves the map at once and its name in
+// the FIFO, skipped when it reaches the front. (Every url-format answer,
+// cache hits included, stores its images: this runs once per hit.)
 type Memory struct {
 	ttl      time.Duration
 	maxBytes int64
 	now      func() time.Time
 
 	mu    sync.Mutex
-	items map[string]*list.Element // of *memImage, oldest at the front
-	order *list.List
+	items map[string]Image
+	order []string // names, oldest first from head; some may have left items
+	head  int
 	bytes int64
 
 	stop chan struct{}
 	done chan struct{}
-}
-
-type memImage struct {
-	name string
-	img  Image
 }
 
 // NewMemory starts the sweeper; Close stops it. ttl and maxBytes <= 0 mean
@@ -42,8 +43,7 @@ func NewMemory(ttl time.Duration, maxBytes int64, now func() time.Time) *Memory 
 		now = time.Now
 	}
 	s := &Memory{
-		ttl: ttl, maxBytes: maxBytes, now: now,
-		items: make(map[string]*list.Element), order: list.New(),
+		ttl: ttl, maxBytes: maxBytes, now: now, items: make(map[string]Image),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go s.sweepEvery(min(max(ttl/4, time.Second), time.Minute))
@@ -59,16 +59,18 @@ func (s *Memory) PutAll(_ context.Context, datas [][]byte, contentType, ext stri
 	}
 	expires := s.now().Add(s.ttl)
 	names := make([]string, len(datas))
+	for i := range names {
+		names[i] = newName(ext) // outside the lock: crypto/rand
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, data := range datas {
-		names[i] = newName(ext)
-		s.items[names[i]] = s.order.PushBack(&memImage{name: names[i],
-			img: Image{Data: data, ContentType: contentType, Expires: expires}})
+		s.items[names[i]] = Image{Data: data, ContentType: contentType, Expires: expires}
+		s.order = append(s.order, names[i])
 		s.bytes += int64(len(data))
 	}
-	for s.bytes > s.maxBytes && s.order.Len() > len(datas) {
-		s.removeLocked(s.order.Front())
+	for s.bytes > s.maxBytes && len(s.items) > len(datas) {
+		s.dropOldestLocked()
 	}
 	return names, expires, nil
 }
@@ -77,22 +79,53 @@ func (s *Memory) PutAll(_ context.Context, datas [][]byte, contentType, ext stri
 func (s *Memory) Get(_ context.Context, name string) (Image, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.items[name]
+	img, ok := s.items[name]
 	if !ok {
 		return Image{}, false, nil
 	}
-	img := e.Value.(*memImage).img
 	if !s.now().Before(img.Expires) {
-		s.removeLocked(e)
+		s.removeLocked(name, img)
 		return Image{}, false, nil
 	}
 	return img, true, nil
 }
 
-func (s *Memory) removeLocked(e *list.Element) {
-	m := s.order.Remove(e).(*memImage)
-	delete(s.items, m.name)
-	s.bytes -= int64(len(m.img.Data))
+func (s *Memory) removeLocked(name string, img Image) {
+	delete(s.items, name)
+	s.bytes -= int64(len(img.Data))
+}
+
+// oldestLocked is the oldest image still held, its name first popping the
+// names of images that already left; ok is false when none is held.
+func (s *Memory) oldestLocked() (name string, img Image, ok bool) {
+	for s.head < len(s.order) {
+		name = s.order[s.head]
+		if img, ok = s.items[name]; ok {
+			return name, img, true
+		}
+		s.popLocked()
+	}
+	return "", Image{}, false
+}
+
+// dropOldestLocked removes the oldest image held.
+func (s *Memory) dropOldestLocked() {
+	if name, img, ok := s.oldestLocked(); ok {
+		s.removeLocked(name, img)
+		s.popLocked()
+	}
+}
+
+// popLocked drops the front name, and compacts the FIFO once its dead
+// front outweighs the live part, so it stays within twice the names held.
+func (s *Memory) popLocked() {
+	s.order[s.head] = ""
+	s.head++
+	if s.head == len(s.order) {
+		s.order, s.head = s.order[:0], 0
+	} else if s.head > len(s.order)/2 {
+		s.order, s.head = append(s.order[:0], s.order[s.head:]...), 0
+	}
 }
 
 // sweep drops expired images. All share one TTL, so expiry follows
@@ -101,11 +134,13 @@ func (s *Memory) sweep() {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for e := s.order.Front(); e != nil; e = s.order.Front() {
-		if now.Before(e.Value.(*memImage).img.Expires) {
+	for {
+		name, img, ok := s.oldestLocked()
+		if !ok || now.Before(img.Expires) {
 			return
 		}
-		s.removeLocked(e)
+		s.removeLocked(name, img)
+		s.popLocked()
 	}
 }
 
@@ -113,7 +148,7 @@ func (s *Memory) sweep() {
 func (s *Memory) Stats() (count int, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.order.Len(), s.bytes
+	return len(s.items), s.bytes
 }
 
 func (s *Memory) sweepEvery(interval time.Duration) {

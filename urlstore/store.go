@@ -43,7 +43,11 @@ const maxExtLen = 8
 func newName(ext string) string {
 	var token [16]byte
 	rand.Read(token[:]) // never fails: crypto/rand crashes the program instead
-	return hex.EncodeToString(token[:]) + "." + ext
+	var name [32 + 1 + maxExtLen]byte
+	hex.Encode(name[:32], token[:])
+	name[32] = '.'
+	n := 33 + copy(name[33:], ext) // validExt bounded ext to maxExtLen
+	return string(name[:n])
 }
 
 // ValidName reports whether name has the shape newName gives (32 lower-case
