@@ -143,16 +143,17 @@ func (c *Cache) Do(ctx context.Context, p Params, compute ComputeFunc) (Entry, O
 	return f.entry, Coalesced, nil
 }
 
-// Lookup is Do's first step alone: the stored entry for p, counted as a
-// hit, or false (nothing counted) when p is not stored or not Cacheable.
+// Lookup is Do's first step alone: the stored entry for p, whose key is
+// key (KeyOf(p), which a caller that sees p again can keep), counted as a
+// hit; or false (nothing counted) when p is not stored or not Cacheable.
 // A caller that builds its compute only on a miss (and then calls Do)
 // spares a hit that allocation. Do reads the store again, and reports a
 // store error that Lookup passed over, once.
-func (c *Cache) Lookup(ctx context.Context, p Params) (Entry, bool) {
+func (c *Cache) Lookup(ctx context.Context, p Params, key Key) (Entry, bool) {
 	if !c.Cacheable(p) {
 		return Entry{}, false
 	}
-	e, ok, err := c.store.Get(ctx, KeyOf(p))
+	e, ok, err := c.store.Get(ctx, key)
 	if err != nil || !ok {
 		return Entry{}, false
 	}

@@ -115,25 +115,25 @@ func TestLookup(t *testing.T) {
 	c := newTestCache(t, Options{})
 	var cnt counter
 	p := Params{Prompt: "p", Seed: 5, HasSeed: true}
-	if _, ok := c.Lookup(ctx, p); ok {
+	if _, ok := c.Lookup(ctx, p, KeyOf(p)); ok {
 		t.Fatal("found an entry before any was stored")
 	}
 	stored, _, err := c.Do(ctx, p, cnt.compute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, ok := c.Lookup(ctx, p)
+	e, ok := c.Lookup(ctx, p, KeyOf(p))
 	if !ok || string(e.Images[0]) != string(stored.Images[0]) {
 		t.Fatalf("lookup after Do: %v %q, want %q", ok, e.Images, stored.Images[0])
 	}
 	if s := c.Stats(); s.Hits != 1 || s.Misses != 1 {
 		t.Errorf("stats %+v, want 1 hit (the lookup) and 1 miss (the Do)", s)
 	}
-	if _, ok := c.Lookup(ctx, Params{Prompt: "p"}); ok {
+	if _, ok := c.Lookup(ctx, Params{Prompt: "p"}, KeyOf(Params{Prompt: "p"})); ok {
 		t.Error("a seedless request found an entry without prompt caching")
 	}
 	var none *Cache
-	if _, ok := none.Lookup(ctx, p); ok {
+	if _, ok := none.Lookup(ctx, p, KeyOf(p)); ok {
 		t.Error("a nil cache found an entry")
 	}
 }

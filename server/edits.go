@@ -81,7 +81,7 @@ func (s *Server) createImageEdit(c *gin.Context) (err error) {
 	if req.Mask != nil {
 		key.MaskDigest = cache.Digest(req.Mask.Data)
 	}
-	return s.respondImages(c, imageJob{Endpoint: "edits", Target: t, Plan: plan, Cache: key}, req.Generation())
+	return s.respondImages(c, &imageJob{Endpoint: "edits", Target: t, Plan: plan, Cache: key}, req.Generation())
 }
 
 // createImageVariation is POST /v1/images/variations: image-to-image of
@@ -135,7 +135,7 @@ func (s *Server) createImageVariation(c *gin.Context) (err error) {
 		return err
 	}
 	key := cache.Params{ImageDigests: []string{cache.Digest(req.Images[0].Data)}}
-	return s.respondImages(c, imageJob{Endpoint: "variations", Target: t, Plan: plan, Cache: key}, req.Generation())
+	return s.respondImages(c, &imageJob{Endpoint: "variations", Target: t, Plan: plan, Cache: key}, req.Generation())
 }
 
 // preflight is everything an upload request is refused for before its
@@ -174,7 +174,7 @@ func countOf(n *int) int {
 
 // respondImages runs a job and answers with the images in the generations
 // response shape.
-func (s *Server) respondImages(c *gin.Context, job imageJob, req compat.ImageGenerationRequest) error {
+func (s *Server) respondImages(c *gin.Context, job *imageJob, req compat.ImageGenerationRequest) error {
 	if job.Plan.Stream {
 		return s.streamJob(c, job, req)
 	}

@@ -19,10 +19,11 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := s.bodies.decode(body)
+	prepared, err := s.prepared.decode(body)
 	if err != nil {
 		return err
 	}
+	req := prepared.req
 	name := req.Model
 	if name == "" {
 		name = compat.DefaultModel(req)
@@ -34,15 +35,12 @@ func (s *Server) createImage(c *gin.Context) error {
 	if err := checkAccess(c, t); err != nil { // before validation, whose errors name the model
 		return err
 	}
-	if err := compat.ValidateGeneration(req, t.Rules); err != nil {
-		return err
-	}
-	plan, err := FromGenerationRequest(req, t, spec.RandomSeed())
+	planned, err := s.planGeneration(prepared, t)
 	if err != nil {
 		return err
 	}
-
-	job := imageJob{Endpoint: "generations", Target: t, Plan: plan}
+	plan := planned.plan
+	job := &imageJob{Endpoint: "generations", Target: t, Plan: plan, keyed: planned}
 	if plan.Stream {
 		return s.streamJob(c, job, req)
 	}

@@ -17,7 +17,7 @@ import (
 // first, then step, then one durable usage record written before the
 // response — for failed, cancelled and panicking requests too. step fills
 // what it cost into the record.
-func (s *Server) metered(c *gin.Context, job imageJob, step func(*auth.Usage) (produced, error)) (produced, error) {
+func (s *Server) metered(c *gin.Context, job *imageJob, step func(*auth.Usage) (produced, error)) (produced, error) {
 	ctx := c.Request.Context()
 	adm, early := takeAdmission(c)
 	if !early {

@@ -30,10 +30,13 @@ type imageJob struct {
 	Cache cache.Params
 	// stream is set for stream=true: response headers go through it.
 	stream *sseStream
+	// keyed, when set, holds the job's cache params and key, made with its
+	// plan (prepared.go); run computes them otherwise.
+	keyed *plannedGeneration
 }
 
 // header sets a response header, through the stream when there is one.
-func (j imageJob) header(c *gin.Context, key, value string) {
+func (j *imageJob) header(c *gin.Context, key, value string) {
 	if j.stream != nil {
 		j.stream.header(key, value)
 		return
@@ -55,7 +58,7 @@ type produced struct {
 // result cache (identical requests run once), the GPU, the encode and the
 // delivery (a URL store that fails leaves the client without images, so
 // the record then counts none).
-func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
+func (s *Server) produce(c *gin.Context, job *imageJob) (produced, error) {
 	return s.metered(c, job, func(usage *auth.Usage) (produced, error) {
 		out, err := s.run(c, job, usage)
 		if err != nil {
@@ -74,15 +77,22 @@ func (s *Server) produce(c *gin.Context, job imageJob) (produced, error) {
 
 // run is the produce step: the cache flight and what it cost, into usage
 // and the response headers.
-func (s *Server) run(c *gin.Context, job imageJob, usage *auth.Usage) (produced, error) {
+func (s *Server) run(c *gin.Context, job *imageJob, usage *auth.Usage) (produced, error) {
 	ctx := c.Request.Context()
 	if k := callerKey(c); k != nil {
 		ctx = models.WithOwner(ctx, k.ID) // the GPU queue's fairness is per key
 	}
 	plan := job.Plan
-	params := s.cacheParams(job)
+	var params cache.Params
+	var key cache.Key
+	if job.keyed != nil {
+		params, key = job.keyed.params, job.keyed.key
+	} else {
+		params = s.cacheParams(job)
+		key = cache.KeyOf(params)
+	}
 	// A hit is answered before the compute (and what it captures) is built.
-	entry, hit := s.opts.Cache.Lookup(ctx, params)
+	entry, hit := s.opts.Cache.Lookup(ctx, params, key)
 	outcome, ran := cache.Hit, spec.Result{}
 	var err error
 	if !hit {
@@ -181,7 +191,7 @@ type jobLog struct {
 }
 
 // cacheParams completes a job's cache key with everything the plan fixes.
-func (s *Server) cacheParams(job imageJob) cache.Params {
+func (s *Server) cacheParams(job *imageJob) cache.Params {
 	p := job.Cache
 	r := job.Plan.SD
 	p.Engine = s.opts.Engine

@@ -175,17 +175,17 @@ var (
 
 // Server serves the API. Close it to stop the image store's sweeper.
 type Server struct {
-	gen     Backend
-	opts    Options
-	log     *slog.Logger
-	engine  *gin.Engine
-	store   ImageStore
-	own     *urlstore.Memory // the store New made, closed by Close; nil when given one
-	metrics *metrics
-	docs    *apiDocs
-	decodes *decodeGate
-	bodies  *generationsMemo // decoded generations bodies seen before (bodymemo.go)
-	proxies []netip.Prefix
+	gen      Backend
+	opts     Options
+	log      *slog.Logger
+	engine   *gin.Engine
+	store    ImageStore
+	own      *urlstore.Memory // the store New made, closed by Close; nil when given one
+	metrics  *metrics
+	docs     *apiDocs
+	decodes  *decodeGate
+	prepared *preparedGenerations // what recent generations bodies mean (prepared.go)
+	proxies  []netip.Prefix
 }
 
 // ErrBadOptions: New refused its options.
@@ -212,7 +212,7 @@ func New(gen Backend, opts Options) (*Server, error) {
 		gin.SetMode(gin.ReleaseMode)
 	}
 	s := &Server{gen: gen, opts: opts, log: opts.Logger, store: opts.ImageStore, docs: docs,
-		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait), bodies: newGenerationsMemo(), proxies: proxies}
+		decodes: newDecodeGate(opts.DecodeBudget, opts.DecodeWait), prepared: newPreparedGenerations(), proxies: proxies}
 	if s.store == nil {
 		s.own = urlstore.NewMemory(opts.ImageTTL, opts.ImageStoreBytes, opts.Now)
 		s.store = s.own

@@ -165,7 +165,7 @@ func (s *Server) failStream(st *sseStream, err error) bool {
 // makes them (when partial_images asks), then the completed events. A
 // client that leaves cancels the request's ctx and with it the generation,
 // within one denoising step; metering records what ran.
-func (s *Server) streamJob(c *gin.Context, job imageJob, req compat.ImageGenerationRequest) error {
+func (s *Server) streamJob(c *gin.Context, job *imageJob, req compat.ImageGenerationRequest) error {
 	st := newSSEStream(c, job.Plan, job.Endpoint == "edits", func() int64 { return s.opts.Now().Unix() })
 	job.stream = st
 	if job.Plan.PartialImages > 0 {
