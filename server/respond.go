@@ -101,6 +101,10 @@ func (s *Server) respondJSON(c *gin.Context, plan GenerationPlan, out produced, 
 	return nil
 }
 
+// smallResponse is net/http's buffer before chunking: a handler that
+// returns having written less gets its Content-Length from net/http.
+const smallResponse = 2048
+
 // jsonContentType is shared by every JSON answer's header (net/http only
 // reads it), sparing each one a slice.
 var jsonContentType = []string{"application/json; charset=utf-8"}
@@ -110,7 +114,9 @@ var jsonContentType = []string{"application/json; charset=utf-8"}
 func writeJSON(c *gin.Context, body []byte) {
 	h := c.Writer.Header()
 	h["Content-Type"] = jsonContentType
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if len(body) >= smallResponse { // net/http sizes smaller answers itself
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	c.Status(http.StatusOK)
 	c.Writer.Write(body) // a client that left gets nothing more
 }
