@@ -136,10 +136,10 @@ func (s *Server) recovery(c *gin.Context) {
 }
 
 // requestBody caps the request body and gives the client a deadline to
-// send it (timedBody, deadline.go), behind one copy of the request. A
-// declared-too-large body is refused at once; the rest are capped while
-// they are read (the handler's read error becomes 413). Image uploads get
-// UploadLimit; the JSON routes Options.BodyLimit.
+// send it (timedBody, deadline.go), behind at most one copy of the
+// request. A declared-too-large body is refused at once; a chunked one is
+// capped while it is read (the handler's read error becomes 413). Image
+// uploads get UploadLimit; the JSON routes Options.BodyLimit.
 func (s *Server) requestBody(c *gin.Context) {
 	limit := s.opts.BodyLimit
 	if isUploadRoute(c.FullPath()) {
@@ -149,6 +149,12 @@ func (s *Server) requestBody(c *gin.Context) {
 		s.writeError(c, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	withBody(c, s.timedBody(c, http.MaxBytesReader(c.Writer, c.Request.Body, limit)))
+	body := c.Request.Body
+	if c.Request.ContentLength < 0 { // chunked: capped as it is read; a declared length is net/http's own cap
+		body = http.MaxBytesReader(c.Writer, body, limit)
+	}
+	if body = s.timedBody(c, body); body != c.Request.Body {
+		withBody(c, body)
+	}
 	c.Next()
 }
