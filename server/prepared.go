@@ -111,6 +111,8 @@ func (s *Server) planGeneration(p *preparedBody, t Target) (*plannedGeneration, 
 // equal values, and the very same slices and maps (a registry rescan
 // builds new ones, so a plan never outlives the model folder it was made
 // for). TestSameTargetKnowsEveryField keeps it complete.
+// Rules are compared by family: resolveModel takes them from RulesFor,
+// which builds each family's once.
 func sameTarget(a, b *Target) bool {
 	return a.Name == b.Name && a.ModelID == b.ModelID && a.Limits == b.Limits &&
 		a.Rules.Family == b.Rules.Family && sameInfo(&a.Info, &b.Info)
